@@ -1,0 +1,121 @@
+"""The one Settings class: every knob, read from ``TIDEFLOW_*`` variables and ``.env``."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "tideflow-dev-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Defaults give the embedded, single-machine stack."""
+
+    model_config = SettingsConfigDict(env_prefix="TIDEFLOW_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".tideflow")
+    secret_key: str = DEV_SECRET
+
+    # App database: SQLite in the data dir unless a URL is given
+    # (postgresql+psycopg://user@host:5432/db for production).
+    database_url: str | None = None
+
+    # Temporal: an embedded dev server unless an address is given.
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    task_queue: str = "tideflow"
+
+    host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    console_port: int = Field(default=8501, ge=1, le=65535)
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+
+    # The API the console talks to (defaults to this machine's API).
+    api_url: str | None = None
+
+    # Outbound HTTP from nodes refuses loopback, private and link-local targets unless allowed.
+    allow_private_network: bool = False
+
+    # Code node limits (Dify's defaults where Dify has one).
+    code_timeout_s: float = Field(default=15.0, gt=0)
+    code_memory_mb: int = Field(default=512, ge=32)
+    code_max_output_bytes: int = Field(default=1_000_000, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({exc})") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg", ""):
+            raise ValueError("use the psycopg driver: postgresql+psycopg://...")
+        return value
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _check_temporal_address(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:7233")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError(
+                "secret_key: the development default cannot be used in production; "
+                "set TIDEFLOW_SECRET_KEY to a long random value"
+            )
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL of the app database."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"
+
+    @property
+    def embedded_temporal(self) -> bool:
+        """True when Tideflow starts its own Temporal dev server."""
+        return self.temporal_address is None
+
+    @property
+    def temporal_target(self) -> str:
+        """The Temporal frontend address clients connect to."""
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def api_base_url(self) -> str:
+        """Where the API listens, as the console and CLI reach it."""
+        return self.api_url or f"http://{self.host}:{self.api_port}"
+
+    @property
+    def temporal_db_path(self) -> Path:
+        """The embedded Temporal dev server's SQLite file."""
+        return self.data_dir / "temporal.db"
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded and generated files are stored."""
+        return self.data_dir / "files"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings (cached; tests override by clearing the cache)."""
+    return Settings()

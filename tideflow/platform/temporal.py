@@ -1,0 +1,75 @@
+"""Temporal wiring in one place: data converter, sandbox pass-through, failure types, client.
+
+The API, the worker, the CLI and the tests all connect through ``TideflowTemporal``, so they
+agree on how payloads are encoded and which exceptions fail a workflow instead of retrying its
+task forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from tideflow.platform.settings import Settings
+
+# Modules the workflow sandbox passes through instead of re-importing per workflow run.
+# Each is deterministic in the way workflows use it, and re-importing them is slow.
+PASSTHROUGH_MODULES: tuple[str, ...] = (
+    "pydantic",  # models for workflow inputs and results; pure data
+    "pydantic_core",  # pydantic's compiled core
+    "annotated_types",  # pydantic's metadata types
+    "jinja2",  # template-transform renders in workflow code; sandboxed env, no I/O
+    "markupsafe",  # jinja2's escaping
+    "json_repair",  # repairs JSON bodies of http-request nodes; pure
+    "yaml",  # not used at run time, imported by the graph package
+)
+
+
+class GraphRunFailure(Exception):
+    """A run that must end as failed (not retried): carries Dify's error message."""
+
+
+# Exceptions raised in workflow code that fail the workflow rather than its task.
+WORKFLOW_FAILURE_EXCEPTION_TYPES: Sequence[type[BaseException]] = (GraphRunFailure,)
+
+
+@dataclasses.dataclass(frozen=True)
+class TideflowTemporal:
+    """How every Tideflow process talks to Temporal."""
+
+    settings: Settings
+
+    async def connect(self) -> Client:
+        """A client with Tideflow's data converter."""
+        return await Client.connect(
+            self.settings.temporal_target,
+            namespace=self.settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+
+    def worker(
+        self,
+        client: Client,
+        *,
+        workflows: Sequence[type],
+        activities: Sequence[Any],
+        task_queue: str | None = None,
+        **options: Any,
+    ) -> Worker:
+        """A worker with the sandbox pass-through list and failure types applied."""
+        restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        return Worker(
+            client,
+            task_queue=task_queue or self.settings.task_queue,
+            workflows=workflows,
+            activities=activities,
+            workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
+            workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
+            **options,
+        )
