@@ -41,6 +41,19 @@ class Settings(BaseSettings):
 
     # Outbound HTTP from nodes refuses loopback, private and link-local targets unless allowed.
     allow_private_network: bool = False
+    # Hosts ("host" or "host:port", as written in URLs) exempt from that refusal, e.g. an
+    # internal API a workflow must reach; every other private target stays refused.
+    ssrf_allowed_hosts: list[str] = Field(default_factory=list[str])
+
+    # HTTP request node (Dify's HTTP_REQUEST_* defaults). Node timeouts are capped at these.
+    http_max_connect_timeout_s: float = Field(default=10.0, gt=0)
+    http_max_read_timeout_s: float = Field(default=600.0, gt=0)
+    http_max_write_timeout_s: float = Field(default=600.0, gt=0)
+    http_max_text_bytes: int = Field(default=1024 * 1024, ge=1024)
+    http_max_binary_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    http_ssl_verify: bool = True
+    # remote_url files fetched for extraction (Dify's 15 MB upload limit).
+    file_fetch_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
 
     # Code node limits (Dify's defaults where Dify has one).
     code_timeout_s: float = Field(default=15.0, gt=0)
@@ -79,8 +92,8 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> Settings:
         if self.env == "production" and self.secret_key == DEV_SECRET:
             raise ValueError(
-                "secret_key: the development default cannot be used in production; "
-                "set TIDEFLOW_SECRET_KEY to a long random value"
+                "TIDEFLOW_SECRET_KEY: the development default cannot be used in production; "
+                "set it to a long random value"
             )
         return self
 

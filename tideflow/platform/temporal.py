@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from tideflow.platform.failures import GraphRunFailure
 from tideflow.platform.settings import Settings
 
 # Modules the workflow sandbox passes through instead of re-importing per workflow run.
@@ -31,9 +32,7 @@ PASSTHROUGH_MODULES: tuple[str, ...] = (
 )
 
 
-class GraphRunFailure(Exception):
-    """A run that must end as failed (not retried): carries Dify's error message."""
-
+__all__ = ["GraphRunFailure", "TideflowTemporal"]
 
 # Exceptions raised in workflow code that fail the workflow rather than its task.
 WORKFLOW_FAILURE_EXCEPTION_TYPES: Sequence[type[BaseException]] = (GraphRunFailure,)

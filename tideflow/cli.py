@@ -1,0 +1,146 @@
+"""The ``tideflow`` command: ``up | api | worker | console | temporal | migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tideflow.platform.settings import Settings
+from tideflow.preflight import (
+    SettingError,
+    check_data_dir,
+    check_database,
+    check_ports_free,
+    check_temporal_reachable,
+    load_settings,
+)
+
+EXIT_BAD_INPUT = 2
+
+
+def _up(settings: Settings, _args: argparse.Namespace) -> int:
+    from tideflow.supervisor import run_up
+
+    check_data_dir(settings)
+    ports = [("api_port", settings.api_port), ("console_port", settings.console_port)]
+    if settings.embedded_temporal:
+        ports += [("temporal_port", settings.temporal_port)]
+        ports += [("temporal_ui_port", settings.temporal_ui_port)]
+    check_ports_free(settings.host, ports)
+    check_database(settings)
+    check_temporal_reachable(settings)
+    return run_up(settings)
+
+
+def _api(settings: Settings, _args: argparse.Namespace) -> int:
+    import uvicorn
+
+    check_ports_free(settings.host, [("api_port", settings.api_port)])
+    uvicorn.run(
+        "tideflow.platform.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.api_port,
+        log_level="info",
+    )
+    return 0
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from tideflow.worker import run_worker
+
+    check_data_dir(settings)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def _console(settings: Settings, _args: argparse.Namespace) -> int:
+    script = Path(__file__).parent / "console" / "app.py"
+    check_ports_free(settings.host, [("console_port", settings.console_port)])
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        settings.host,
+        "--server.port",
+        str(settings.console_port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+    ]
+    os.execv(sys.executable, argv)
+
+
+def _temporal(settings: Settings, _args: argparse.Namespace) -> int:
+    from tideflow.temporal_server import dev_server_argv
+
+    check_data_dir(settings)
+    check_ports_free(
+        settings.host,
+        [("temporal_port", settings.temporal_port), ("temporal_ui_port", settings.temporal_ui_port)],
+    )
+    argv = dev_server_argv(settings)
+    os.execv(argv[0], argv)
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from tideflow.platform.db.migrate import upgrade_database
+
+    check_data_dir(settings)
+    check_database(settings)
+    upgrade_database(settings.db_url)
+    print("database is at the newest schema")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
+    "up": (_up, "start the whole embedded stack (Temporal, worker, API, console)"),
+    "api": (_api, "run the API server only"),
+    "worker": (_worker, "run a Temporal worker only"),
+    "console": (_console, "run the Streamlit console only"),
+    "temporal": (_temporal, "run the embedded Temporal dev server only"),
+    "migrate": (_migrate, "apply database migrations"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="tideflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``tideflow`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for chatty in ("httpx", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    handler, _ = COMMANDS[args.command]
+    try:
+        settings = load_settings()
+        code = handler(settings, args)
+    except SettingError as exc:
+        print(f"tideflow: {exc}", file=sys.stderr)
+        code = EXIT_BAD_INPUT
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK can crash at interpreter exit (sdk-python#300): leave without teardown.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""``tideflow up``: start, watch and stop the whole embedded stack.
+
+Children, in start order: the Temporal dev server (unless TIDEFLOW_TEMPORAL_ADDRESS is set), the
+worker, the API and the console. Each runs in its own session so a Ctrl-C reaches only the
+supervisor, which then stops them in reverse order (SIGTERM, then SIGKILL after a grace period).
+
+A child that dies unexpectedly is reported with the tail of its log and restarted after a short
+back-off: Temporal keeps its state in its SQLite file, the worker and API reconnect. A child that
+dies more than MAX_RESTARTS times within RESTART_WINDOW_S is given up on: everything is stopped
+and ``up`` exits 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from tideflow.platform.settings import Settings
+from tideflow.temporal_server import dev_server_argv
+
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+STOP_GRACE_S = 10.0
+
+
+@dataclasses.dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = None
+    deaths: deque[float] = dataclasses.field(default_factory=deque[float])
+
+    def start(self, env: dict[str, str]) -> None:
+        """Start (or restart) the process, appending to its log."""
+        self.log_file = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        """SIGTERM, wait, then SIGKILL the whole process group."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+        if self.log_file is not None:
+            self.log_file.close()
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the child's log, for death reports."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _tideflow_argv(command: str) -> list[str]:
+    return [sys.executable, "-m", "tideflow.cli", command]
+
+
+class Supervisor:
+    """Starts the children, waits for health, restarts the fallen, stops all on a signal."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        logs = settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.children: list[Child] = []
+        if settings.embedded_temporal:
+            self.children.append(Child("temporal", dev_server_argv(settings), logs / "temporal.log"))
+        for name in ("worker", "api", "console"):
+            self.children.append(Child(name, _tideflow_argv(name), logs / f"{name}.log"))
+        self.stopping = threading.Event()
+        self.env = {**os.environ, "TIDEFLOW_DATA_DIR": str(settings.data_dir.resolve())}
+
+    def say(self, message: str) -> None:
+        """One line of status to the terminal."""
+        print(f"[tideflow] {message}", flush=True)
+
+    def _wait_for_port(self, port: int, timeout_s: float) -> bool:
+        import socket
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            try:
+                with socket.create_connection((self.settings.host, port), timeout=0.5):
+                    return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+
+    def _wait_for_health(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        url = f"{self.settings.api_base_url}/health"
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    def start_all(self) -> bool:
+        """Start in order; True when the stack reports healthy."""
+        from tideflow.platform.db.migrate import upgrade_database
+
+        started = time.monotonic()
+        for child in self.children:
+            if child.name == "worker":
+                upgrade_database(self.settings.db_url)
+                self.say("database migrated")
+            child.start(self.env)
+            if child.name == "temporal" and not self._wait_for_port(self.settings.temporal_port, 15):
+                self.say(f"Temporal did not start; see {child.log_path}\n{child.log_tail()}")
+                return False
+        if not self._wait_for_port(self.settings.console_port, 30):
+            self.say(f"the console did not start; see {child.log_path}\n{child.log_tail()}")
+            return False
+        if not self._wait_for_health(30):
+            self.say("the stack did not become healthy in 30 s; logs in " + str(child.log_path.parent))
+            return False
+        self.say(f"healthy in {time.monotonic() - started:.1f} s")
+        return True
+
+    def print_urls(self) -> None:
+        """Where a person goes next."""
+        s = self.settings
+        self.say(f"API docs    http://{s.host}:{s.api_port}/docs")
+        self.say(f"Console     http://{s.host}:{s.console_port}")
+        if s.embedded_temporal:
+            self.say(f"Temporal UI http://{s.host}:{s.temporal_ui_port}")
+        self.say(f"logs in {s.data_dir.resolve() / 'logs'}; Ctrl-C stops everything")
+
+    def watch(self) -> int:
+        """Restart children that die; return the exit code once stopping."""
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                assert child.process is not None
+                code = child.process.poll()
+                if code is None:
+                    continue
+                now = time.monotonic()
+                child.deaths.append(now)
+                while child.deaths and now - child.deaths[0] > RESTART_WINDOW_S:
+                    child.deaths.popleft()
+                self.say(f"{child.name} exited with code {code}; last log lines:\n{child.log_tail()}")
+                if len(child.deaths) > MAX_RESTARTS:
+                    self.say(f"{child.name} died {len(child.deaths)} times in a minute: giving up")
+                    return 1
+                time.sleep(min(2.0, 0.25 * len(child.deaths)))
+                self.say(f"restarting {child.name}")
+                child.start(self.env)
+        return 0
+
+    def stop_all(self) -> None:
+        """Stop the children in reverse start order."""
+        for child in reversed(self.children):
+            child.stop()
+        self.say("stopped")
+
+
+def run_up(settings: Settings) -> int:
+    """Run the stack until Ctrl-C or SIGTERM; the exit code for the CLI."""
+    supervisor = Supervisor(settings)
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        supervisor.stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if not supervisor.start_all():
+            return 1
+        supervisor.print_urls()
+        return supervisor.watch()
+    finally:
+        supervisor.stop_all()

