@@ -88,7 +88,10 @@ def _temporal(settings: Settings, _args: argparse.Namespace) -> int:
     check_data_dir(settings)
     check_ports_free(
         settings.host,
-        [("temporal_port", settings.temporal_port), ("temporal_ui_port", settings.temporal_ui_port)],
+        [
+            ("temporal_port", settings.temporal_port),
+            ("temporal_ui_port", settings.temporal_ui_port),
+        ],
     )
     argv = dev_server_argv(settings)
     os.execv(argv[0], argv)

@@ -64,7 +64,9 @@ def check_ports_free(host: str, ports: Iterable[tuple[str, int]]) -> None:
                         f"{env_name(field)}: port {port} on {host} is in use; stop what holds "
                         f"it or set {env_name(field)} to a free port"
                     ) from None
-                raise SettingError(f"{env_name(field)}: cannot bind {host}:{port} ({exc})") from None
+                raise SettingError(
+                    f"{env_name(field)}: cannot bind {host}:{port} ({exc})"
+                ) from None
 
 
 def check_database(settings: Settings) -> None:

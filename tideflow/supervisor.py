@@ -93,7 +93,9 @@ class Supervisor:
         logs.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
         if settings.embedded_temporal:
-            self.children.append(Child("temporal", dev_server_argv(settings), logs / "temporal.log"))
+            self.children.append(
+                Child("temporal", dev_server_argv(settings), logs / "temporal.log")
+            )
         for name in ("worker", "api", "console"):
             self.children.append(Child(name, _tideflow_argv(name), logs / f"{name}.log"))
         self.stopping = threading.Event()
@@ -132,19 +134,22 @@ class Supervisor:
         from tideflow.platform.db.migrate import upgrade_database
 
         started = time.monotonic()
+        logs = self.settings.data_dir / "logs"
         for child in self.children:
             if child.name == "worker":
                 upgrade_database(self.settings.db_url)
                 self.say("database migrated")
             child.start(self.env)
-            if child.name == "temporal" and not self._wait_for_port(self.settings.temporal_port, 15):
+            if child.name == "temporal" and not self._wait_for_port(
+                self.settings.temporal_port, 15
+            ):
                 self.say(f"Temporal did not start; see {child.log_path}\n{child.log_tail()}")
                 return False
         if not self._wait_for_port(self.settings.console_port, 30):
-            self.say(f"the console did not start; see {child.log_path}\n{child.log_tail()}")
+            self.say(f"the console did not start; see {logs / 'console.log'}")
             return False
         if not self._wait_for_health(30):
-            self.say("the stack did not become healthy in 30 s; logs in " + str(child.log_path.parent))
+            self.say(f"the stack did not become healthy in 30 s; logs in {logs}")
             return False
         self.say(f"healthy in {time.monotonic() - started:.1f} s")
         return True
@@ -170,7 +175,9 @@ class Supervisor:
                 child.deaths.append(now)
                 while child.deaths and now - child.deaths[0] > RESTART_WINDOW_S:
                     child.deaths.popleft()
-                self.say(f"{child.name} exited with code {code}; last log lines:\n{child.log_tail()}")
+                self.say(
+                    f"{child.name} exited with code {code}; last log lines:\n{child.log_tail()}"
+                )
                 if len(child.deaths) > MAX_RESTARTS:
                     self.say(f"{child.name} died {len(child.deaths)} times in a minute: giving up")
                     return 1

@@ -60,6 +60,8 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_workflow_tasks=100,
     )
     async with worker:
-        log.info("worker serving task queue %r on %s", settings.task_queue, settings.temporal_target)
+        log.info(
+            "worker serving task queue %r on %s", settings.task_queue, settings.temporal_target
+        )
         await stop.wait()
     log.info("worker stopped")

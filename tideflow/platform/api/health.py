@@ -57,7 +57,9 @@ async def _check_worker(client: Client, settings: Settings) -> ComponentStatus:
         task_queue=TaskQueue(name=settings.task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
-    response = await client.workflow_service.describe_task_queue(request, timeout=timedelta(seconds=5))
+    response = await client.workflow_service.describe_task_queue(
+        request, timeout=timedelta(seconds=5)
+    )
     now = datetime.now(UTC)
     live = [
         p

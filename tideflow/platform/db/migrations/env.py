@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import tideflow.platform.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import tideflow.platform.db.models  # noqa: F401  # pyright: ignore[reportUnusedImport]  (registers the tables)
 from tideflow.platform.db.session import get_engine
 
 config = context.config

@@ -1,0 +1,130 @@
+"""``tideflow up`` as a newcomer runs it: healthy, a workflow end to end, a child death
+handled, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def processes_with_data_dir(data_dir: Path) -> dict[int, str]:
+    """pid -> command line of every process started for this data dir."""
+    found: dict[int, str] = {}
+    marker = f"TIDEFLOW_DATA_DIR={data_dir}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found[int(entry.name)] = cmdline
+    return found
+
+
+class UpProcess:
+    """A running ``tideflow up`` whose output lines are collected as they come."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "tideflow"), "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for_line(self, fragment: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if fragment in line:
+                    return line
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no line with {fragment!r} in:\n" + "\n".join(self.lines))
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[UpProcess, dict[str, int], Path]]:
+    data_dir = tmp_path / "data"
+    ports = {
+        name: free_port()
+        for name in ("api_port", "console_port", "temporal_port", "temporal_ui_port")
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
+    env.update({f"TIDEFLOW_{k.upper()}": str(v) for k, v in ports.items()})
+    env["TIDEFLOW_DATA_DIR"] = str(data_dir)
+    up = UpProcess(env)
+    yield up, ports, data_dir.resolve()
+    if up.proc.poll() is None:
+        up.proc.kill()
+        up.proc.wait()
+    for pid in processes_with_data_dir(data_dir.resolve()):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_up_healthy_runs_workflow_survives_child_death_and_stops_clean(
+    stack: tuple[UpProcess, dict[str, int], Path],
+) -> None:
+    up, ports, data_dir = stack
+    started = time.monotonic()
+    line = up.wait_for_line("healthy in", timeout_s=40)
+    healthy_after = time.monotonic() - started
+    assert healthy_after < 20, line
+    up.wait_for_line("Temporal UI", timeout_s=5)
+
+    api = f"http://127.0.0.1:{ports['api_port']}"
+    deep = httpx.get(f"{api}/health", params={"deep": True}, timeout=15)
+    assert deep.status_code == 200, deep.text
+    assert deep.json()["worker"]["detail"].startswith("round trip via ")
+    assert (
+        httpx.get(f"http://127.0.0.1:{ports['temporal_ui_port']}/", timeout=10).status_code == 200
+    )
+    assert httpx.get(f"http://127.0.0.1:{ports['console_port']}/", timeout=10).status_code == 200
+    assert httpx.get(f"{api}/docs", timeout=10).status_code == 200
+    assert (data_dir / "temporal.db").exists()
+    assert (data_dir / "app.db").exists()
+
+    # A worker that dies is reported and restarted; the stack becomes healthy again.
+    workers = [
+        p for p, cmd in processes_with_data_dir(data_dir).items() if cmd.endswith(" worker ")
+    ]
+    assert len(workers) == 1
+    os.kill(workers[0], signal.SIGKILL)
+    up.wait_for_line("worker exited with code -9", timeout_s=10)
+    up.wait_for_line("restarting worker", timeout_s=10)
+    deadline = time.monotonic() + 20
+    response = httpx.get(f"{api}/health", params={"deep": True}, timeout=15)
+    while response.status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        response = httpx.get(f"{api}/health", params={"deep": True}, timeout=15)
+    assert response.status_code == 200, response.text
+
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(timeout=30) == 0
+    up.wait_for_line("stopped", timeout_s=1)
+    assert processes_with_data_dir(data_dir) == {}
