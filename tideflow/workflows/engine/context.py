@@ -1,0 +1,130 @@
+"""What a node sees while it runs (NodeContext) and what it hands back (NodeResult)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from tideflow.workflows.engine.errors import NodeError
+from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry, Executor
+from tideflow.workflows.engine.pool import VariablePool
+from tideflow.workflows.engine.recorder import RunRecorder
+from tideflow.workflows.engine.template import render_template
+from tideflow.workflows.graph.plan import ExecutionPlan, PlanNode
+
+T = TypeVar("T")
+
+# Node types whose retry_config Dify honours (graphon: llm, code, http-request, tool).
+# Result type of activities whose results travel as plain JSON objects.
+JSON_OBJECT: type[dict[str, Any]] = dict
+
+RETRY_NODE_TYPES = frozenset({"llm", "code", "http-request", "tool", "agent"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """The container frame a node runs in: an iteration item or a loop round."""
+
+    container_id: str
+    index: int
+
+
+@dataclasses.dataclass
+class SubgraphOutcome:
+    """How a container's subgraph ended."""
+
+    error: NodeError | None = None
+    failed_node_id: str | None = None
+    loop_end_reached: bool = False
+
+
+@dataclasses.dataclass
+class NodeResult:
+    """A node's outputs plus what the engine needs to continue."""
+
+    outputs: dict[str, Any] = dataclasses.field(default_factory=dict[str, Any])
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict[str, Any])
+    process_data: dict[str, Any] = dataclasses.field(default_factory=dict[str, Any])
+    # Source handles to follow (None: the default "source" handle).
+    handles: list[str] | None = None
+    # Text this node streams to the client (Answer nodes: their rendered answer).
+    stream: str | None = None
+    # A loop-end node was reached: the enclosing loop stops after this round.
+    loop_end: bool = False
+
+
+SubgraphRunner = Callable[[str, VariablePool, Scope], Awaitable[SubgraphOutcome]]
+
+
+@dataclasses.dataclass
+class RunState:
+    """Run-wide state shared by every node of a run."""
+
+    plan: ExecutionPlan
+    executor: Executor
+    recorder: RunRecorder
+    pins: dict[str, dict[str, Any]]
+    start_inputs: dict[str, Any]
+    run_subgraph: SubgraphRunner
+
+
+def retry_settings(data: dict[str, Any]) -> tuple[int, float]:
+    """(max_retries, interval seconds) from a node's retry_config; (0, 0) when disabled."""
+    raw: Any = data.get("retry_config") or {}
+    config: dict[str, Any] = raw if isinstance(raw, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+    enabled = bool(config.get("retry_enabled", config.get("enabled", False)))
+    if not enabled:
+        return 0, 0.0
+    retries = max(0, int(config.get("max_retries") or 0))
+    return retries, max(0.0, float(config.get("retry_interval") or 0) / 1000.0)
+
+
+@dataclasses.dataclass
+class NodeContext:
+    """One node's view of the run: its config, its variable frame and the executor."""
+
+    node: PlanNode
+    pool: VariablePool
+    state: RunState
+    scope: Scope | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The node's normalised Dify ``data``."""
+        return self.node.data
+
+    def render(self, template: str, *, markdown: bool = False) -> str:
+        """Render ``{{#node.var#}}`` references against the node's frame."""
+        return render_template(template, self.pool, markdown=markdown)
+
+    def resolve(self, selector: Sequence[str]) -> Any:
+        """The value at ``selector``; fails the node when it does not exist."""
+        found, value = self.pool.find(selector)
+        if not found:
+            raise NodeError(f"Variable {'.'.join(selector)} not found", "VariableNotFoundError")
+        return value
+
+    def find(self, selector: Sequence[str]) -> tuple[bool, Any]:
+        """(found, value) without failing."""
+        return self.pool.find(selector)
+
+    async def call_activity(
+        self, name: str, arg: Any, result_type: type[T], *, timeout_seconds: float = 120.0
+    ) -> T:
+        """Run an activity with this node's retry policy and its title as the summary."""
+        retries, interval = (0, 0.0)
+        if self.node.type in RETRY_NODE_TYPES:
+            retries, interval = retry_settings(self.data)
+        retry = ActivityRetry(maximum_attempts=retries + 1, interval_seconds=interval or 1.0)
+        try:
+            return await self.state.executor.call_activity(
+                name,
+                arg,
+                result_type=result_type,
+                summary=self.node.title or self.node.id,
+                retry=retry,
+                timeout_seconds=timeout_seconds,
+            )
+        except ActivityCallError as err:
+            raise NodeError(err.message, err.error_type, retried=True) from err

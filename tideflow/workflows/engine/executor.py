@@ -1,0 +1,59 @@
+"""What the engine needs from its host: activities, time and ids.
+
+``GraphWorkflow`` implements it with ``temporalio.workflow``; tests implement it in plain asyncio.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityRetry:
+    """A node's retry_config as an activity retry policy (fixed interval, backoff 1.0)."""
+
+    maximum_attempts: int = 1
+    interval_seconds: float = 1.0
+
+
+class ActivityCallError(Exception):
+    """An activity failed for good (after its retries): message and Dify error type."""
+
+    def __init__(self, message: str, error_type: str, attempts: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.attempts = attempts
+
+
+class Executor(Protocol):
+    """Side effects and clocks for the engine; every call must be deterministic under replay."""
+
+    async def call_activity(
+        self,
+        name: str,
+        arg: Any,
+        *,
+        result_type: type[T],
+        summary: str,
+        retry: ActivityRetry,
+        timeout_seconds: float,
+    ) -> T:
+        """Run activity ``name`` with one argument; raise ActivityCallError when it fails."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """A durable timer."""
+        ...
+
+    def now(self) -> datetime:
+        """The current (replay-safe) time."""
+        ...
+
+    def new_id(self) -> str:
+        """A fresh (replay-safe) unique id."""
+        ...

@@ -1,0 +1,77 @@
+"""The run's input, result, node records and events (pydantic: they cross Temporal)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tideflow.workflows.graph.plan import ExecutionPlan
+
+RunStatus = Literal["running", "succeeded", "failed", "partial-succeeded", "stopped"]
+NodeStatus = Literal["running", "succeeded", "failed", "exception", "skipped"]
+
+
+class GraphRunInput(BaseModel):
+    """One run of an app: the plan plus everything the caller supplies."""
+
+    plan: ExecutionPlan
+    inputs: dict[str, Any] = Field(default_factory=dict[str, Any])
+    query: str | None = None
+    files: list[dict[str, Any]] = Field(default_factory=list[dict[str, Any]])
+    user: str = ""
+    conversation_id: str | None = None
+    # Current values of the conversation's variables (None: the plan's initial values).
+    conversation_variables: dict[str, Any] | None = None
+    # {node_id: outputs}: run the node as if it returned these; {"__error__": msg} fails it.
+    pins: dict[str, dict[str, Any]] = Field(default_factory=dict[str, dict[str, Any]])
+    # Pin every external node (NodeSpec.external) that is not pinned with its mock outputs.
+    mock_external: bool = False
+    app_id: str = ""
+    workflow_id: str = ""
+    dialogue_count: int = 0
+
+
+class NodeRun(BaseModel):
+    """One execution of one node (a node in a container runs once per item or round)."""
+
+    id: str
+    node_id: str
+    node_type: str
+    title: str = ""
+    status: NodeStatus = "running"
+    inputs: dict[str, Any] = Field(default_factory=dict[str, Any])
+    outputs: dict[str, Any] = Field(default_factory=dict[str, Any])
+    process_data: dict[str, Any] = Field(default_factory=dict[str, Any])
+    error: str | None = None
+    error_type: str | None = None
+    elapsed: float = 0.0
+    attempts: int = 1
+    pinned: bool = False
+    # Container the node ran in and the item index / round (None at the top level).
+    container_id: str | None = None
+    container_index: int | None = None
+
+
+class RunEvent(BaseModel):
+    """One event of the run in order (the SSE stream is built from these)."""
+
+    index: int
+    event: str
+    node_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict[str, Any])
+
+
+class GraphRunResult(BaseModel):
+    """How a run ended."""
+
+    status: RunStatus
+    outputs: dict[str, Any] = Field(default_factory=dict[str, Any])
+    # Chatflows: the concatenated text of the Answer nodes in streaming order.
+    answer: str = ""
+    error: str | None = None
+    node_runs: list[NodeRun] = Field(default_factory=list[NodeRun])
+    conversation_variables: dict[str, Any] = Field(default_factory=dict[str, Any])
+    exceptions_count: int = 0
+    total_steps: int = 0
+    elapsed: float = 0.0

@@ -1,0 +1,148 @@
+"""Runs one node: pins, engine-level retries, error strategies, events and its NodeRun."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tideflow.workflows.engine.context import (
+    RETRY_NODE_TYPES,
+    NodeContext,
+    NodeResult,
+    RunState,
+    Scope,
+    retry_settings,
+)
+from tideflow.workflows.engine.errors import NodeError
+from tideflow.workflows.engine.models import NodeRun
+from tideflow.workflows.engine.pool import VariablePool
+from tideflow.workflows.graph.plan import PlanNode
+from tideflow.workflows.nodes import NODE_RUNNERS, NODE_SPECS
+
+PIN_ERROR_KEY = "__error__"
+
+
+def _pinned_result(node: PlanNode, pin: dict[str, Any]) -> NodeResult:
+    if PIN_ERROR_KEY in pin:
+        raise NodeError(str(pin[PIN_ERROR_KEY]), str(pin.get("__error_type__", "PinnedNodeError")))
+    outputs = dict(pin)
+    handles: list[str] | None = None
+    if node.type == "if-else":
+        case = outputs.get("selected_case_id")
+        handles = [str(case)] if case else ["true" if outputs.get("result") else "false"]
+    elif node.type == "question-classifier" and outputs.get("class_id"):
+        handles = [str(outputs["class_id"])]
+    elif node.type == "human-input" and outputs.get("__action_id"):
+        handles = [str(outputs["__action_id"])]
+    stream = None
+    if node.type == "answer":
+        stream = str(outputs.get("answer", ""))
+    return NodeResult(outputs=outputs, handles=handles, stream=stream)
+
+
+def _default_value(item: dict[str, Any]) -> Any:
+    value = item.get("value")
+    kind = str(item.get("type", "string"))
+    if isinstance(value, str) and (kind in ("object", "number") or kind.startswith("array")):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _recover(node: PlanNode, err: NodeError) -> NodeResult | None:
+    """The result of a failed node under its error strategy, or None when it just fails."""
+    strategy = node.data.get("error_strategy")
+    base = {"error_message": err.message, "error_type": err.error_type}
+    if strategy == "default-value":
+        defaults: list[dict[str, Any]] = node.data.get("default_value") or []
+        outputs = {str(d.get("key")): _default_value(d) for d in defaults if d.get("key")}
+        return NodeResult(outputs={**outputs, **base})
+    if strategy == "fail-branch":
+        return NodeResult(outputs=base, handles=["fail-branch"])
+    return None
+
+
+async def _attempt(ctx: NodeContext, pin: dict[str, Any] | None) -> NodeResult:
+    if pin is not None:
+        return _pinned_result(ctx.node, pin)
+    runner = NODE_RUNNERS.get(ctx.node.type)
+    if runner is None:
+        spec = NODE_SPECS.get(ctx.node.type)
+        what = "is not implemented yet" if spec else "is unknown"
+        raise NodeError(
+            f"Node type '{ctx.node.type}' {what}: pin or mock node {ctx.node.id}",
+            "NotImplementedNodeError",
+        )
+    try:
+        return await runner(ctx)
+    except NodeError:
+        raise
+    except Exception as exc:  # a bug or bad config must fail the node, not the workflow task
+        raise NodeError(str(exc) or type(exc).__name__, type(exc).__name__) from exc
+
+
+async def execute_node(
+    state: RunState, node: PlanNode, pool: VariablePool, scope: Scope | None
+) -> tuple[NodeRun, NodeResult | None, NodeError | None]:
+    """Run ``node``; returns its record, its result (None when it failed) and its error."""
+    executor, recorder = state.executor, state.recorder
+    started = executor.now()
+    run = NodeRun(
+        id=executor.new_id(),
+        node_id=node.id,
+        node_type=node.type,
+        title=node.title,
+        pinned=node.id in state.pins,
+        container_id=scope.container_id if scope else None,
+        container_index=scope.index if scope else None,
+    )
+    recorder.emit("node_started", node.id, node_type=node.type, title=node.title, run_id=run.id)
+    ctx = NodeContext(node=node, pool=pool, state=state, scope=scope)
+    retries, interval = retry_settings(node.data) if node.type in RETRY_NODE_TYPES else (0, 0.0)
+    result: NodeResult | None = None
+    error: NodeError | None = None
+    while True:
+        try:
+            result = await _attempt(ctx, state.pins.get(node.id))
+            run.status = "succeeded"
+            break
+        except NodeError as err:
+            if not err.retried and run.attempts <= retries:
+                recorder.emit("node_retry", node.id, retry_index=run.attempts, error=err.message)
+                run.attempts += 1
+                if interval:
+                    await executor.sleep(interval)
+                continue
+            run.error, run.error_type = err.message, err.error_type
+            result = _recover(node, err)
+            if result is None:
+                run.status, error = "failed", err
+            else:
+                run.status = "exception"
+                recorder.exceptions_count += 1
+            break
+    if result is not None:
+        run.inputs, run.outputs, run.process_data = (
+            result.inputs,
+            result.outputs,
+            result.process_data,
+        )
+        pool.set_outputs(node.id, result.outputs)
+        if result.stream is not None:
+            recorder.stream_answer(node.id, result.stream)
+        elif node.type == "llm" and run.pinned and result.outputs.get("text"):
+            recorder.emit("text_chunk", node.id, text=str(result.outputs["text"]))
+    run.elapsed = (executor.now() - started).total_seconds()
+    recorder.node_runs.append(run)
+    recorder.emit(
+        "node_finished",
+        node.id,
+        run_id=run.id,
+        status=run.status,
+        outputs=run.outputs,
+        error=run.error,
+        elapsed=run.elapsed,
+    )
+    return run, result, error

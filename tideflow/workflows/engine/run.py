@@ -1,0 +1,129 @@
+"""One whole run: validate inputs, seed the pool, apply pins, walk the graph, sum up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tideflow.workflows.engine.context import RunState, Scope, SubgraphOutcome
+from tideflow.workflows.engine.errors import RunInputError
+from tideflow.workflows.engine.executor import Executor
+from tideflow.workflows.engine.inputs import validate_start_inputs
+from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunStatus
+from tideflow.workflows.engine.pool import VariablePool
+from tideflow.workflows.engine.recorder import RunRecorder
+from tideflow.workflows.engine.walker import GraphWalker
+from tideflow.workflows.nodes import NODE_SPECS
+from tideflow.workflows.nodes.values import parse_typed
+
+__all__ = ["RunRecorder", "effective_pins", "run_graph"]
+
+
+def effective_pins(run_input: GraphRunInput) -> dict[str, dict[str, Any]]:
+    """The caller's pins plus, with ``mock_external``, mock outputs for external nodes."""
+    pins = dict(run_input.pins)
+    if not run_input.mock_external:
+        return pins
+    for node in run_input.plan.nodes.values():
+        spec = NODE_SPECS.get(node.type)
+        if node.id in pins or spec is None or not spec.external or spec.mock_outputs is None:
+            continue
+        pins[node.id] = spec.mock_outputs(node.data)
+    return pins
+
+
+def _seed_pool(run_input: GraphRunInput, run_id: str, timestamp: int) -> VariablePool:
+    plan = run_input.plan
+    pool = VariablePool()
+    system = {
+        "user_id": run_input.user,
+        "app_id": run_input.app_id,
+        "workflow_id": run_input.workflow_id,
+        "workflow_run_id": run_id,
+        "timestamp": timestamp,
+        "files": run_input.files,
+    }
+    if plan.mode == "advanced-chat":
+        system["query"] = run_input.query or ""
+        system["conversation_id"] = run_input.conversation_id or ""
+        system["dialogue_count"] = run_input.dialogue_count
+    pool.set_outputs("sys", system)
+    for env in plan.environment_variables:
+        pool.set("env", env.name, parse_typed(env.value, env.value_type), env.value_type)
+    current = run_input.conversation_variables or {}
+    for var in plan.conversation_variables:
+        value = current.get(var.name, var.value)
+        pool.set("conversation", var.name, parse_typed(value, var.value_type), var.value_type)
+    return pool
+
+
+async def run_graph(
+    run_input: GraphRunInput, executor: Executor, recorder: RunRecorder | None = None
+) -> GraphRunResult:
+    """Run the plan to the end and return the result (never raises for a failed run)."""
+    recorder = recorder or RunRecorder()
+    plan = run_input.plan
+    started = executor.now()
+    run_id = executor.new_id()
+    pool = _seed_pool(run_input, run_id, int(started.timestamp()))
+    recorder.emit("workflow_started", None, id=run_id, inputs=run_input.inputs)
+    root = plan.nodes.get(plan.root_id)
+    try:
+        variables: list[dict[str, Any]] = root.data.get("variables") or [] if root else []
+        start_inputs = validate_start_inputs(variables, run_input.inputs)
+    except RunInputError as err:
+        return _finish(recorder, pool, "failed", str(err), {}, executor.now() - started)
+
+    async def run_subgraph(start_id: str, frame: VariablePool, scope: Scope) -> SubgraphOutcome:
+        container = plan.nodes[start_id].parent_id
+        return await GraphWalker(state, container, frame, scope).run(start_id)
+
+    state = RunState(
+        plan=plan,
+        executor=executor,
+        recorder=recorder,
+        pins=effective_pins(run_input),
+        start_inputs=start_inputs,
+        run_subgraph=run_subgraph,
+    )
+    outcome = await GraphWalker(state, None, pool, None).run(plan.root_id)
+    outputs: dict[str, Any] = {}
+    for run in recorder.node_runs:
+        if run.node_type == "end" and run.status == "succeeded" and run.container_id is None:
+            outputs.update(run.outputs)
+    if outcome.error is not None:
+        return _finish(
+            recorder, pool, "failed", outcome.error.message, outputs, executor.now() - started
+        )
+    status: RunStatus = "partial-succeeded" if recorder.exceptions_count else "succeeded"
+    return _finish(recorder, pool, status, None, outputs, executor.now() - started)
+
+
+def _finish(
+    recorder: RunRecorder,
+    pool: VariablePool,
+    status: RunStatus,
+    error: str | None,
+    outputs: dict[str, Any],
+    elapsed: Any,
+) -> GraphRunResult:
+    result = GraphRunResult(
+        status=status,
+        outputs=outputs,
+        answer=recorder.answer,
+        error=error,
+        node_runs=list(recorder.node_runs),
+        conversation_variables=pool.items("conversation"),
+        exceptions_count=recorder.exceptions_count,
+        total_steps=len(recorder.node_runs),
+        elapsed=elapsed.total_seconds(),
+    )
+    recorder.emit(
+        "workflow_finished",
+        None,
+        status=status,
+        outputs=outputs,
+        error=error,
+        exceptions_count=recorder.exceptions_count,
+        total_steps=result.total_steps,
+    )
+    return result

@@ -1,0 +1,108 @@
+"""GraphWorkflow: one generic Temporal workflow that runs any compiled app plan.
+
+Inline nodes run in workflow code; side-effecting nodes call activities by registered name
+with the node title as the activity summary. The engine (``tideflow.workflows.engine``) does
+the walking; this module only supplies a Temporal-backed Executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry
+    from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent
+    from tideflow.workflows.engine.recorder import RunRecorder
+    from tideflow.workflows.engine.run import run_graph
+
+T = TypeVar("T")
+
+__all__ = ["GraphRunInput", "GraphRunResult", "GraphWorkflow", "TemporalExecutor"]
+
+
+def _failure_of(err: ActivityError) -> ActivityCallError:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return ActivityCallError(cause.message, cause.type or "ApplicationError")
+    message = str(cause) if cause is not None else str(err)
+    return ActivityCallError(message, type(cause).__name__ if cause else "ActivityError")
+
+
+class TemporalExecutor:
+    """The engine's Executor inside a workflow: activities, timers, time and ids from Temporal."""
+
+    async def call_activity(
+        self,
+        name: str,
+        arg: Any,
+        *,
+        result_type: type[T],
+        summary: str,
+        retry: ActivityRetry,
+        timeout_seconds: float,
+    ) -> T:
+        """``workflow.execute_activity`` with the node's retry policy (fixed interval)."""
+        interval = timedelta(seconds=max(retry.interval_seconds, 0.001))
+        policy = RetryPolicy(
+            maximum_attempts=max(1, retry.maximum_attempts),
+            initial_interval=interval,
+            backoff_coefficient=1.0,
+            maximum_interval=interval,
+        )
+        try:
+            return await workflow.execute_activity(
+                name,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timedelta(seconds=timeout_seconds),
+                retry_policy=policy,
+                summary=summary[:200],
+            )
+        except ActivityError as err:
+            raise _failure_of(err) from err
+
+    async def sleep(self, seconds: float) -> None:
+        """A durable timer."""
+        await workflow.sleep(timedelta(seconds=seconds))
+
+    def now(self) -> datetime:
+        """Workflow time."""
+        return workflow.now()
+
+    def new_id(self) -> str:
+        """A replay-safe uuid."""
+        return str(workflow.uuid4())
+
+
+@workflow.defn(name="GraphWorkflow")
+class GraphWorkflow:
+    """Runs one app plan to the end; ``events`` lets the API stream progress."""
+
+    def __init__(self) -> None:
+        self._recorder = RunRecorder()
+
+    @workflow.run
+    async def run(self, run_input: GraphRunInput) -> GraphRunResult:
+        """Walk the plan; a failed run returns status ``failed`` (its records kept)."""
+        try:
+            return await run_graph(run_input, TemporalExecutor(), self._recorder)
+        except asyncio.CancelledError:
+            self._recorder.emit("workflow_finished", None, status="stopped")
+            return GraphRunResult(
+                status="stopped",
+                answer=self._recorder.answer,
+                error="stopped",
+                node_runs=list(self._recorder.node_runs),
+                exceptions_count=self._recorder.exceptions_count,
+            )
+
+    @workflow.query(name="events")
+    def events(self, since: int = 0) -> list[RunEvent]:
+        """Events with index ``>= since`` (for SSE streaming and reattaching)."""
+        return self._recorder.events_since(since)
