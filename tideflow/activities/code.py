@@ -1,0 +1,92 @@
+"""The ``code`` node's activity: run the user's ``main()`` in a sandbox, then check its outputs.
+
+Every failure is an ``ApplicationError`` whose ``type`` is Dify's error class name
+(``CodeNodeError``, ``OutputValidationError``, ``CodeTimeoutError``) and which stays retryable:
+the workflow's retry policy, built from the node's ``retry_config``, decides the attempts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tideflow.activities.code_outputs import (
+    CodeOutputSpec,
+    OutputCheckError,
+    check_outputs,
+    declared_type_problems,
+)
+from tideflow.activities.code_sandbox import (
+    SandboxError,
+    SandboxLimits,
+    SandboxTimeout,
+    run_in_sandbox,
+)
+from tideflow.platform.settings import get_settings
+
+__all__ = ["CodeOutputSpec", "CodeRunInput", "CodeRunResult", "run_code"]
+
+
+class CodeRunInput(BaseModel):
+    """One code node run: the source, its mapped input variables and its declared outputs."""
+
+    node_id: str
+    language: Literal["python3", "javascript"]
+    code: str
+    inputs: dict[str, Any]
+    outputs: dict[str, CodeOutputSpec]
+
+
+class CodeRunResult(BaseModel):
+    """The validated outputs, keyed by declared output name."""
+
+    outputs: dict[str, Any]
+
+
+def _user_code_error(reply: dict[str, Any], memory_mb: int) -> ApplicationError:
+    error_type = str(reply.get("error_type") or "Error")
+    message = str(reply.get("message") or "")
+    if error_type == "MemoryError":
+        message = message or f"the code ran out of memory (limit {memory_mb} MB)"
+    line = reply.get("line")
+    where = f" (line {line})" if isinstance(line, int) else ""
+    text = f"{error_type}: {message}{where}" if message else f"{error_type}{where}"
+    return ApplicationError(text, type="CodeNodeError")
+
+
+@activity.defn(name="run_code")
+async def run_code(req: CodeRunInput) -> CodeRunResult:
+    """Run a code node's ``main()`` in a fresh sandbox process and return its checked outputs."""
+    problems = declared_type_problems(req.outputs)
+    if problems:
+        raise ApplicationError(
+            f"Unsupported output type for a code node: {', '.join(problems)}", type="CodeNodeError"
+        )
+    settings = get_settings()
+    limits = SandboxLimits(
+        timeout_s=settings.code_timeout_s,
+        memory_mb=settings.code_memory_mb,
+        max_output_bytes=settings.code_max_output_bytes,
+    )
+    try:
+        reply = await run_in_sandbox(req.language, req.code, req.inputs, limits)
+    except SandboxTimeout as exc:
+        raise ApplicationError(str(exc), type="CodeTimeoutError") from None
+    except SandboxError as exc:
+        raise ApplicationError(str(exc), type="CodeNodeError") from None
+    if not reply.data.get("ok"):
+        raise _user_code_error(reply.data, limits.memory_mb)
+    result = reply.data.get("result")
+    if not isinstance(result, dict):
+        got = "null" if result is None else type(result).__name__
+        raise ApplicationError(
+            f"main() must return a dict of outputs, got {got}", type="CodeNodeError"
+        )
+    try:
+        outputs = check_outputs(result, req.outputs)  # pyright: ignore[reportUnknownArgumentType]
+    except OutputCheckError as exc:
+        raise ApplicationError(str(exc), type=exc.error_type) from None
+    return CodeRunResult(outputs=outputs)

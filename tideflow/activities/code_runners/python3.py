@@ -1,0 +1,165 @@
+"""Runs one Python code node inside a sandbox process (executed as a script, never imported).
+
+Protocol, shared with ``javascript.js``: ``argv[1]`` is the result fd. The runner writes ``R``
+to it once started, reads ``{"code", "inputs"}`` as JSON from stdin, runs ``main(**inputs)`` and
+writes one JSON reply to the result fd: ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error_type", "message", "line"}``. Anything the user prints goes to stdout,
+which the parent only keeps as a log, so prints cannot corrupt the reply.
+
+An audit hook then refuses sockets, DNS, subprocesses, fork/exec, ctypes, signals to other
+processes, and file access outside the sandbox dir and the standard library. Audit hooks are a
+speed bump, not a wall (see ``code_sandbox.py`` for what the OS-level limits add).
+"""
+
+import contextlib
+import json
+import linecache
+import os
+import sys
+import traceback
+
+USER_FILE = "<code>"
+
+# Event prefixes refused outright: network, process creation, native code, other processes.
+_BLOCKED_PREFIXES = (
+    "socket.",
+    "subprocess.",
+    "ctypes.",
+    "os.system",
+    "os.exec",
+    "os.spawn",
+    "os.posix_spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.kill",
+    "os.killpg",
+    "signal.pthread_kill",
+    "pty.",
+    "webbrowser.",
+)
+# Modules that reach the same things without raising an audit event of their own.
+# (Sockets are refused at creation by the socket.* events, so `socket` itself may be imported.)
+_BLOCKED_MODULES = frozenset({"_posixsubprocess", "_ctypes", "_multiprocessing"})
+# Events whose string arguments are paths that may only point into the sandbox dir.
+_WRITE_EVENTS = frozenset(
+    {
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.symlink",
+        "os.link",
+        "os.truncate",
+        "os.utime",
+        "os.setxattr",
+        "os.removexattr",
+        "shutil.rmtree",
+    }
+)
+_READ_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
+
+
+def _inside(path: object, roots: tuple[str, ...]) -> bool:
+    if isinstance(path, int):
+        return True  # an fd the process already holds
+    if not isinstance(path, str | bytes):
+        return False
+    text = os.fsdecode(path)
+    real = os.path.realpath(text)
+    return any(real == root or real.startswith(root + os.sep) for root in roots)
+
+
+def install_guard(sandbox_dir: str) -> None:
+    """Refuse network, process and out-of-sandbox file access for the rest of this process."""
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    write_roots = (os.path.realpath(sandbox_dir),)
+    read_roots = (*write_roots, stdlib, "/usr/share/zoneinfo", "/dev/null", "/dev/urandom")
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        first = args[0] if len(args) > 0 else None
+        if event.startswith(_BLOCKED_PREFIXES):
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "import" and first in _BLOCKED_MODULES:
+            raise PermissionError(f"sandbox: importing {first} is not allowed")
+        if event == "open":
+            mode = args[1] if len(args) > 1 else "r"
+            flags = args[2] if len(args) > 2 else 0
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) != 0
+            )
+            if not _inside(first, write_roots if writing else read_roots):
+                raise PermissionError(f"sandbox: cannot open {first!r}")
+        elif event in _WRITE_EVENTS:
+            for arg in args:
+                if isinstance(arg, str | bytes) and not _inside(arg, write_roots):
+                    raise PermissionError(f"sandbox: {event} outside the sandbox dir")
+        elif event in _READ_EVENTS and not _inside("." if first is None else first, read_roots):
+            raise PermissionError(f"sandbox: {event} outside the sandbox dir")
+
+    sys.addaudithook(hook)
+
+
+def _user_line(exc: BaseException) -> int | None:
+    if isinstance(exc, SyntaxError) and exc.filename == USER_FILE:
+        return exc.lineno
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == USER_FILE:
+            line = frame.lineno
+    return line
+
+
+def run_user_code(code: str, inputs: dict[str, object]) -> dict[str, object]:
+    """Run ``main(**inputs)`` from ``code`` and describe the outcome as a reply dict."""
+    # Registering the source lets tracebacks in the log quote the user's lines.
+    linecache.cache[USER_FILE] = (len(code), None, code.splitlines(keepends=True), USER_FILE)
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    try:
+        exec(compile(code, USER_FILE, "exec"), namespace)
+        entry = namespace.get("main")
+        if not callable(entry):
+            return {"ok": False, "error_type": "CodeError", "message": "no main() function"}
+        result = entry(**inputs)
+    except BaseException as exc:  # the user's code may raise anything, even SystemExit
+        message = str(exc) if not isinstance(exc, SyntaxError) else str(exc.msg)
+        reply: dict[str, object] = {
+            "ok": False,
+            "error_type": type(exc).__name__,
+            "message": message,
+            "line": _user_line(exc),
+        }
+        with contextlib.suppress(MemoryError):  # the log is a courtesy; the reply is what matters
+            traceback.print_exception(exc, file=sys.stdout)
+        return reply
+    return {"ok": True, "result": result}
+
+
+def encode_reply(reply: dict[str, object]) -> bytes:
+    """JSON-encode the reply, or an error reply when the result is not JSON-serializable."""
+    try:
+        return json.dumps(reply, ensure_ascii=False).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        failure = {"ok": False, "error_type": "OutputError", "message": f"not JSON: {exc}"}
+        return json.dumps(failure).encode()
+
+
+def main() -> None:
+    """Serve one request as described in the module docstring."""
+    result_fd = int(sys.argv[1])
+    os.write(result_fd, b"R")
+    request = json.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    install_guard(os.getcwd())
+    reply = encode_reply(run_user_code(request["code"], request["inputs"]))
+    sys.stdout.flush()
+    view = memoryview(reply)
+    while view:
+        view = view[os.write(result_fd, view) :]
+    os.close(result_fd)
+    os._exit(0)  # skip interpreter shutdown; the parent has everything it needs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,291 @@
+"""One sandboxed interpreter process that runs one code node, then dies.
+
+What the sandbox does:
+
+- Runs the interpreter in its own session (so the whole process group can be killed), with a
+  fresh temp dir as cwd and HOME, and an environment holding only PATH, HOME, TMPDIR and LANG:
+  no ``TIDEFLOW_*`` or other parent secrets.
+- Applies, with ``prlimit`` once the runner says it has started: RLIMIT_CPU, RLIMIT_AS (Python)
+  or RLIMIT_DATA (Node, whose V8 reserves far more address space than it uses), RLIMIT_FSIZE
+  (files it writes), RLIMIT_NPROC = 0 (no fork or new threads; the kernel does not enforce this
+  for uid 0), RLIMIT_NOFILE and RLIMIT_CORE = 0. A wall-time limit kills the process group.
+- Reads the reply from a dedicated pipe, capped at ``max_output_bytes``; stdout and stderr are a
+  log kept only for error messages, so prints cannot corrupt the reply.
+- Network: when ``unshare --user --net`` works on this host (probed once), the interpreter runs
+  in an empty network namespace — no interface but a downed loopback, so no TCP/UDP/DNS at all.
+- Python (``-I -S``: standard library only, no site-packages) installs an audit hook before the
+  user's code runs that refuses sockets and DNS, subprocesses, fork/exec, ctypes, kill, and file
+  access outside the temp dir and the standard library (so ``/proc/<worker>/environ`` and the
+  worker's ``.env`` are unreadable). Importing ``subprocess`` or ``asyncio`` fails as a result.
+- Node runs with its permission model (reads limited to the runner and temp dir, writes to the
+  temp dir, no child processes or worker threads); the runner also removes ``fetch``,
+  ``process.kill``, ``process.binding``, ``process.mainModule`` and friends, and user code has
+  no ``require`` or dynamic ``import()``.
+
+Not blocked yet (step 9 hardens): the process runs as the worker's own uid with no seccomp,
+mount or pid namespace, so the audit hook and Node's permission model — in-process guards, not
+kernel boundaries — are what stand between user code and the worker's files and processes; an
+interpreter bug that escapes them wins everything that uid can do. RLIMIT_NPROC is ignored for
+uid 0. Where user namespaces are refused, only those in-process guards block the network.
+Processes are single-use; ``SandboxProcess.start`` is split from ``run`` so a pool can keep
+started, limited processes waiting for work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+Language = Literal["python3", "javascript"]
+
+RUNNERS_DIR = Path(__file__).parent / "code_runners"
+LOG_LIMIT_BYTES = 64 * 1024  # keep this much of the user's prints for error messages
+START_TIMEOUT_S = 10.0
+MAX_OPEN_FILES = 64
+
+
+class SandboxError(Exception):
+    """The sandbox could not run the code to a reply (crash, limit, missing interpreter)."""
+
+
+class SandboxTimeout(SandboxError):
+    """The code ran past its wall-time or CPU-time limit."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-run resource limits."""
+
+    timeout_s: float
+    memory_mb: int
+    max_output_bytes: int
+
+
+@dataclass(frozen=True)
+class SandboxReply:
+    """What the runner reported, plus the tail of the user's prints."""
+
+    data: dict[str, Any]
+    log: str
+
+
+@functools.cache
+def network_unshare_command() -> tuple[str, ...]:
+    """The ``unshare`` prefix that gives a process no network, or () where that is refused."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    command = (unshare, "--user", "--net", "--")
+    probe = subprocess.run([*command, "/bin/true"], capture_output=True, check=False)
+    return command if probe.returncode == 0 else ()
+
+
+def _command(language: Language, result_fd: int, memory_mb: int, workdir: str) -> list[str]:
+    if language == "python3":
+        runner = RUNNERS_DIR / "python3.py"
+        # -I: ignore PYTHON* variables and the user site; -S: no site-packages at all.
+        command = [sys.executable, "-I", "-S", "-B", str(runner), str(result_fd)]
+    else:
+        node = shutil.which("node")
+        if node is None:
+            raise SandboxError("javascript code needs Node.js, and `node` is not installed")
+        runner = RUNNERS_DIR / "javascript.js"
+        command = [
+            node,
+            "--experimental-permission",
+            f"--allow-fs-read={runner}",
+            f"--allow-fs-read={workdir}",
+            f"--allow-fs-write={workdir}",
+            "--no-warnings",
+            # V8 throws a clean heap error before RLIMIT_DATA makes it abort.
+            f"--max-old-space-size={max(16, memory_mb * 3 // 4)}",
+            str(runner),
+            str(result_fd),
+        ]
+    return [*network_unshare_command(), *command]
+
+
+def _apply_limits(pid: int, language: Language, limits: SandboxLimits) -> None:
+    cpu = math.ceil(limits.timeout_s) + 1  # the wall clock normally fires first
+    memory = limits.memory_mb * 1024 * 1024
+    memory_kind = resource.RLIMIT_AS if language == "python3" else resource.RLIMIT_DATA
+    for kind, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (memory_kind, (memory, memory)),
+        (resource.RLIMIT_FSIZE, (limits.max_output_bytes, limits.max_output_bytes)),
+        (resource.RLIMIT_NPROC, (0, 0)),
+        (resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES)),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ):
+        resource.prlimit(pid, kind, value)
+
+
+async def _read_capped(reader: asyncio.StreamReader, cap: int, *, overflow_error: bool) -> bytes:
+    """Read to EOF; beyond ``cap`` either fail or keep draining and drop the rest."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await reader.read(65536):
+        if size < cap:
+            chunks.append(chunk[: cap - size])
+        size += len(chunk)
+        if size > cap and overflow_error:
+            raise SandboxError(f"the result is larger than the {cap}-byte output limit")
+    return b"".join(chunks)
+
+
+class SandboxProcess:
+    """A started, limited interpreter waiting for one request on stdin."""
+
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        results: asyncio.StreamReader,
+        transport: asyncio.BaseTransport,
+        workdir: str,
+        limits: SandboxLimits,
+    ) -> None:
+        self._process = process
+        self._results = results
+        self._transport = transport
+        self._workdir = workdir
+        self._limits = limits
+
+    @classmethod
+    async def start(cls, language: Language, limits: SandboxLimits) -> SandboxProcess:
+        """Spawn the runner, wait until it is ready, then apply the resource limits."""
+        workdir = tempfile.mkdtemp(prefix="tideflow-code-")
+        read_fd, write_fd = os.pipe()
+        try:
+            command = _command(language, write_fd, limits.memory_mb, workdir)
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=workdir,
+                env={
+                    "PATH": "/usr/bin:/bin",
+                    "HOME": workdir,
+                    "TMPDIR": workdir,
+                    "LANG": "C.UTF-8",
+                },
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        finally:
+            os.close(write_fd)
+        results = asyncio.StreamReader()
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(results), os.fdopen(read_fd, "rb", 0)
+        )
+        sandbox = cls(process, results, transport, workdir, limits)
+        try:
+            ready = await asyncio.wait_for(results.read(1), START_TIMEOUT_S)
+        except TimeoutError:
+            ready = b""
+        if ready != b"R":
+            await sandbox.close()
+            raise SandboxError(f"the {language} runner did not start: {await sandbox.log()}")
+        try:
+            _apply_limits(process.pid, language, limits)
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox
+
+    async def log(self) -> str:
+        """What the process printed (call after it has been killed, or this waits for it)."""
+        assert self._process.stdout is not None
+        raw = await _read_capped(self._process.stdout, LOG_LIMIT_BYTES, overflow_error=False)
+        return raw.decode(errors="replace").strip()
+
+    async def run(self, code: str, inputs: dict[str, Any]) -> SandboxReply:
+        """Send one request and wait for the reply, enforcing the wall-time limit."""
+        assert self._process.stdout is not None
+        log_task = asyncio.create_task(
+            _read_capped(self._process.stdout, LOG_LIMIT_BYTES, overflow_error=False)
+        )
+        try:
+            raw = await asyncio.wait_for(self._exchange(code, inputs), self._limits.timeout_s)
+        except TimeoutError:
+            raise SandboxTimeout(
+                f"the code ran longer than the {self._limits.timeout_s:g} s time limit"
+            ) from None
+        finally:
+            # Once the reply is complete nothing else from the process matters: kill it rather
+            # than wait for interpreter shutdown.
+            self._kill()
+            log = (await log_task).decode(errors="replace")
+        returncode = await self._process.wait()
+        if not raw:
+            raise _failure(returncode, self._limits, log)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise SandboxError("the code wrote something other than a reply to the result pipe")
+        return SandboxReply(cast(dict[str, Any], data), log)
+
+    async def _exchange(self, code: str, inputs: dict[str, Any]) -> bytes:
+        stdin = self._process.stdin
+        assert stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            stdin.write(json.dumps({"code": code, "inputs": inputs}).encode())
+            await stdin.drain()
+            stdin.close()
+        raw = await _read_capped(self._results, self._limits.max_output_bytes, overflow_error=True)
+        if not raw:
+            # No reply: let the process finish (within the time limit) so its status tells why.
+            await self._process.wait()
+        return raw
+
+    def _kill(self) -> None:
+        # The runner leads its own session, so this also reaches anything it managed to start.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+
+    async def close(self) -> None:
+        """Kill the process group, reap the process and delete the temp dir."""
+        self._kill()
+        await self._process.wait()
+        self._transport.close()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _failure(returncode: int, limits: SandboxLimits, log: str) -> SandboxError:
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return SandboxTimeout("the code used more than its CPU-time limit")
+    if returncode == -signal.SIGABRT or "out of memory" in log.lower() or "MemoryError" in log:
+        return SandboxError(f"the code ran out of memory (limit {limits.memory_mb} MB)")
+    tail = log[-2000:]
+    detail = f"; it printed:\n{tail}" if tail else ""
+    return SandboxError(f"the code process exited with status {returncode} and no result{detail}")
+
+
+async def run_in_sandbox(
+    language: Language, code: str, inputs: dict[str, Any], limits: SandboxLimits
+) -> SandboxReply:
+    """Run ``code`` in a fresh sandbox process and return the runner's reply."""
+    sandbox = await SandboxProcess.start(language, limits)
+    try:
+        return await sandbox.run(code, inputs)
+    finally:
+        await sandbox.close()
