@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry
+from tideflow.workflows.graph import compile_plan, load_app
 from tideflow.workflows.graph.plan import (
     ConversationVariable,
     EnvironmentVariable,
@@ -82,19 +81,8 @@ def plan_from_graph(
 
 
 def plan_from_dsl(path: Path) -> ExecutionPlan:
-    """A plan from a Dify DSL YAML file."""
-    doc = yaml.safe_load(path.read_text())
-    if "workflow" not in doc:  # a bare graph (Dify's builder fixtures)
-        return plan_from_graph("workflow", doc["nodes"], doc["edges"])
-    workflow = doc["workflow"]
-    graph = workflow["graph"]
-    return plan_from_graph(
-        doc["app"]["mode"],
-        graph["nodes"],
-        graph["edges"],
-        environment=workflow.get("environment_variables"),
-        conversation=workflow.get("conversation_variables"),
-    )
+    """A plan from a Dify DSL YAML file, through the real importer and compiler."""
+    return compile_plan(load_app(path))
 
 
 async def run_python_code(request: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,12 @@ async def test_fixture_runs_on_temporal(
     got = {"answer": result.answer} if case["mode"] == "advanced-chat" else result.outputs
     assert got == case["expected_outputs"]
     assert result.status == "succeeded"
-    HISTORIES.mkdir(exist_ok=True)
-    name = case_id.replace("#", "_") + ".json"
-    (HISTORIES / name).write_text(history.to_json())
+    # Histories are recorded on purpose only: replaying the committed ones is what catches a
+    # change that breaks determinism for runs already in flight.
+    if os.environ.get("TIDEFLOW_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        name = case_id.replace("#", "_") + ".json"
+        (HISTORIES / name).write_text(history.to_json())
 
 
 async def test_activity_summary_is_node_title(
@@ -177,8 +181,7 @@ async def test_events_query(temporal_env: WorkflowEnvironment, task_queue: str) 
 
 async def test_replay_saved_histories() -> None:
     files = sorted(HISTORIES.glob("*.json"))
-    if not files:
-        pytest.skip("no saved histories yet")
+    assert len(files) >= 5, "the committed histories are missing"
     replayer = Replayer(
         workflows=[GraphWorkflow],
         data_converter=pydantic_data_converter,
