@@ -6,6 +6,7 @@ import ipaddress
 import os
 import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# One data dir (file store, SQLite files) for the session, never the developer's ./.tideflow.
+os.environ.setdefault("TIDEFLOW_DATA_DIR", tempfile.mkdtemp(prefix="tideflow-test-"))
 
 BIN_DIR = Path(sys.executable).parent
 SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"

@@ -1,4 +1,4 @@
-"""The ``tideflow`` command: ``up | api | worker | console | temporal | migrate``."""
+"""The ``tideflow`` command: up, api, worker, console, temporal, migrate, validate, run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tideflow.cli_run import add_run_args, add_validate_args, run_command, validate_command
 from tideflow.platform.settings import Settings
 from tideflow.preflight import (
     SettingError,
@@ -107,13 +108,27 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], str]] = {
-    "up": (_up, "start the whole embedded stack (Temporal, worker, API, console)"),
-    "api": (_api, "run the API server only"),
-    "worker": (_worker, "run a Temporal worker only"),
-    "console": (_console, "run the Streamlit console only"),
-    "temporal": (_temporal, "run the embedded Temporal dev server only"),
-    "migrate": (_migrate, "apply database migrations"),
+Handler = Callable[[Settings, argparse.Namespace], int]
+ArgAdder = Callable[[argparse.ArgumentParser], None]
+
+
+def _no_args(_parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+COMMANDS: dict[str, tuple[Handler, str, ArgAdder]] = {
+    "up": (_up, "start the whole embedded stack (Temporal, worker, API, console)", _no_args),
+    "api": (_api, "run the API server only", _no_args),
+    "worker": (_worker, "run a Temporal worker only", _no_args),
+    "console": (_console, "run the Streamlit console only", _no_args),
+    "temporal": (_temporal, "run the embedded Temporal dev server only", _no_args),
+    "migrate": (_migrate, "apply database migrations", _no_args),
+    "validate": (
+        validate_command,
+        "check a Dify DSL file; one problem per line",
+        add_validate_args,
+    ),
+    "run": (run_command, "run a Dify DSL file once and print the result as JSON", add_run_args),
 }
 
 
@@ -121,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="tideflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+    for name, (_, help_text, add_args) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
@@ -130,9 +145,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``tideflow`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for chatty in ("httpx", "alembic"):
+    for chatty in ("httpx", "alembic", "temporalio"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    handler, _ = COMMANDS[args.command]
+    handler = COMMANDS[args.command][0]
     try:
         settings = load_settings()
         code = handler(settings, args)
