@@ -18,16 +18,20 @@ log = logging.getLogger("tideflow.worker")
 
 def registered_workflows() -> Sequence[type]:
     """Workflow classes this worker serves."""
+    from tideflow.workflows.interpreter import GraphWorkflow
     from tideflow.workflows.ping import PingWorkflow
 
-    return [PingWorkflow]
+    return [GraphWorkflow, PingWorkflow]
 
 
 def registered_activities() -> Sequence[Any]:
     """Activity functions this worker serves."""
+    from tideflow.activities.code import run_code
+    from tideflow.activities.document import extract_document
+    from tideflow.activities.http import http_request
     from tideflow.activities.ping import ping
 
-    return [ping]
+    return [run_code, extract_document, http_request, ping]
 
 
 async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0) -> Client:
