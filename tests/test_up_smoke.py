@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from tests.helpers import free_port
 
@@ -68,8 +69,8 @@ class UpProcess:
         raise AssertionError(f"no line with {fragment!r} in:\n" + "\n".join(self.lines))
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[tuple[UpProcess, dict[str, int], Path]]:
+def start_up(tmp_path: Path, **settings: str) -> tuple[UpProcess, dict[str, int], Path]:
+    """``tideflow up`` on free ports and a fresh data dir, plus extra TIDEFLOW_* settings."""
     data_dir = tmp_path / "data"
     ports = {
         name: free_port()
@@ -77,14 +78,25 @@ def stack(tmp_path: Path) -> Iterator[tuple[UpProcess, dict[str, int], Path]]:
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
     env.update({f"TIDEFLOW_{k.upper()}": str(v) for k, v in ports.items()})
+    env.update({f"TIDEFLOW_{k.upper()}": v for k, v in settings.items()})
     env["TIDEFLOW_DATA_DIR"] = str(data_dir)
-    up = UpProcess(env)
-    yield up, ports, data_dir.resolve()
+    return UpProcess(env), ports, data_dir.resolve()
+
+
+def stop_leftovers(up: UpProcess, data_dir: Path) -> None:
+    """Kill whatever a failed test left running."""
     if up.proc.poll() is None:
         up.proc.kill()
         up.proc.wait()
-    for pid in processes_with_data_dir(data_dir.resolve()):
+    for pid in processes_with_data_dir(data_dir):
         os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[UpProcess, dict[str, int], Path]]:
+    up, ports, data_dir = start_up(tmp_path)
+    yield up, ports, data_dir
+    stop_leftovers(up, data_dir)
 
 
 def test_up_healthy_runs_workflow_survives_child_death_and_stops_clean(
@@ -128,3 +140,22 @@ def test_up_healthy_runs_workflow_survives_child_death_and_stops_clean(
     assert up.proc.wait(timeout=30) == 0
     up.wait_for_line("stopped", timeout_s=1)
     assert processes_with_data_dir(data_dir) == {}
+
+
+def test_up_uses_a_configured_temporal_server(
+    tmp_path: Path, temporal_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    target = temporal_env.client.service_client.config.target_host
+    up, ports, data_dir = start_up(tmp_path, temporal_address=target, task_queue=task_queue)
+    try:
+        up.wait_for_line("healthy in", timeout_s=40)
+        assert not any("Temporal UI" in line for line in up.lines)
+        api = f"http://127.0.0.1:{ports['api_port']}"
+        deep = httpx.get(f"{api}/health", params={"deep": True}, timeout=15)
+        assert deep.status_code == 200, deep.text
+        assert deep.json()["temporal"]["detail"] == target
+        assert not (data_dir / "temporal.db").exists()
+        up.proc.send_signal(signal.SIGTERM)
+        assert up.proc.wait(timeout=30) == 0
+    finally:
+        stop_leftovers(up, data_dir)

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tideflow.platform.settings import Settings
-from tideflow.platform.temporal import TideflowTemporal
+from tideflow.platform.temporal import DATA_CONVERTER, TideflowTemporal
 from tideflow.temporal_server import SEARCH_ATTRIBUTES, temporal_binary
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
 from tideflow.workflows.graph import DSLError, Problem, compile_plan, load_app, validate_app
@@ -117,7 +116,7 @@ async def temporal_client(settings: Settings) -> AsyncGenerator[Client]:
     try:
         env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]
             dev_server_existing_path=temporal_binary(),
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             dev_server_extra_args=extra,
             dev_server_log_level="error",
             ui=False,

@@ -90,9 +90,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEV_SECRET:
+        if self.env != "development" and self.secret_key == DEV_SECRET:
             raise ValueError(
-                "TIDEFLOW_SECRET_KEY: the development default cannot be used in production; "
+                f"TIDEFLOW_SECRET_KEY: the development default cannot be used in {self.env}; "
                 "set it to a long random value"
             )
         return self

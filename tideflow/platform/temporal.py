@@ -32,7 +32,11 @@ PASSTHROUGH_MODULES: tuple[str, ...] = (
 )
 
 
-__all__ = ["GraphRunFailure", "TideflowTemporal"]
+__all__ = ["DATA_CONVERTER", "GraphRunFailure", "TideflowTemporal"]
+
+# Payloads are pydantic models (JSON): readable in the Temporal UI, and fields can be added
+# without breaking histories.
+DATA_CONVERTER = pydantic_data_converter
 
 # Exceptions raised in workflow code that fail the workflow rather than its task.
 WORKFLOW_FAILURE_EXCEPTION_TYPES: Sequence[type[BaseException]] = (GraphRunFailure,)
@@ -49,7 +53,7 @@ class TideflowTemporal:
         return await Client.connect(
             self.settings.temporal_target,
             namespace=self.settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
         )
 
     def worker(
