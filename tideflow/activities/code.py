@@ -25,6 +25,7 @@ from tideflow.activities.code_sandbox import (
     SandboxTimeout,
     run_in_sandbox,
 )
+from tideflow.activities.heartbeat import attempt, heartbeating
 from tideflow.platform.settings import get_settings
 
 __all__ = ["CodeOutputSpec", "CodeRunInput", "CodeRunResult", "run_code"]
@@ -41,9 +42,10 @@ class CodeRunInput(BaseModel):
 
 
 class CodeRunResult(BaseModel):
-    """The validated outputs, keyed by declared output name."""
+    """The validated outputs, keyed by declared output name, and the attempt that made them."""
 
     outputs: dict[str, Any]
+    attempt: int = 1
 
 
 def _user_code_error(reply: dict[str, Any], memory_mb: int) -> ApplicationError:
@@ -72,7 +74,9 @@ async def run_code(req: CodeRunInput) -> CodeRunResult:
         max_output_bytes=settings.code_max_output_bytes,
     )
     try:
-        reply = await run_in_sandbox(req.language, req.code, req.inputs, limits)
+        # Heartbeats carry the workflow's cancellation here; the sandbox then kills its group.
+        async with heartbeating():
+            reply = await run_in_sandbox(req.language, req.code, req.inputs, limits)
     except SandboxTimeout as exc:
         raise ApplicationError(str(exc), type="CodeTimeoutError") from None
     except SandboxError as exc:
@@ -89,4 +93,4 @@ async def run_code(req: CodeRunInput) -> CodeRunResult:
         outputs = check_outputs(result, req.outputs)  # pyright: ignore[reportUnknownArgumentType]
     except OutputCheckError as exc:
         raise ApplicationError(str(exc), type=exc.error_type) from None
-    return CodeRunResult(outputs=outputs)
+    return CodeRunResult(outputs=outputs, attempt=attempt())

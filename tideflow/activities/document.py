@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.files import FileFetchError, read_file_object
+from tideflow.activities.heartbeat import attempt, heartbeating
 from tideflow.activities.ssrf import SSRFBlockedError
 from tideflow.platform.settings import Settings, get_settings
 
@@ -39,6 +40,8 @@ class DocumentExtractResult(BaseModel):
     """``text``: one string for a single file, one per file for a list."""
 
     text: str | list[str]
+    # The activity attempt that produced the text (1 for the first), for the run log.
+    attempt: int = 1
 
 
 class UnsupportedFileTypeError(Exception):
@@ -223,7 +226,8 @@ async def extract_document(req: DocumentExtractInput) -> DocumentExtractResult:
             non_retryable=True,
         )
     try:
-        texts = [await _extract_one(file, settings) for file in req.files]
+        async with heartbeating():  # downloads and parsing may be slow: let cancellation reach
+            texts = [await _extract_one(file, settings) for file in req.files]
     except UnsupportedFileTypeError as exc:
         raise ApplicationError(
             str(exc), type="UnsupportedFileTypeError", non_retryable=True
@@ -234,4 +238,4 @@ async def extract_document(req: DocumentExtractInput) -> DocumentExtractResult:
         raise ApplicationError(
             str(exc), type="FileDownloadError", non_retryable=not exc.retryable
         ) from None
-    return DocumentExtractResult(text=texts if req.is_list else texts[0])
+    return DocumentExtractResult(text=texts if req.is_list else texts[0], attempt=attempt())

@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.files import FileFetchError, read_file_object
+from tideflow.activities.heartbeat import attempt, heartbeating
 from tideflow.activities.http_build import (
     DEFAULT_TIMEOUTS,
     add_authorization,
@@ -82,6 +83,8 @@ class HttpRequestResult(BaseModel):
     body: str
     headers: dict[str, str]
     files: list[dict[str, Any]]
+    # The activity attempt that got this response (1 for the first), for the run log.
+    attempt: int = 1
 
 
 def build_http_request(
@@ -137,7 +140,8 @@ async def http_request(req: HttpRequestInput) -> HttpRequestResult:
     """
     settings = get_settings()
     try:
-        result = await _send(req, settings)
+        async with heartbeating():  # reads may take minutes: let cancellation reach them
+            result = await _send(req, settings)
     except SSRFBlockedError as exc:
         raise ApplicationError(str(exc), type="SSRFBlocked", non_retryable=True) from None
     except FileFetchError as exc:
@@ -163,8 +167,10 @@ async def http_request(req: HttpRequestInput) -> HttpRequestResult:
         ) from None
     if req.fail_on_error_status and not 200 <= result.status_code < 300:
         message = result.body or f"HTTP {result.status_code} from {req.url}"
-        raise ApplicationError(message, result.model_dump(), type="HTTPResponseCodeError")
-    return result
+        raise ApplicationError(
+            message, result.model_dump(exclude={"attempt"}), type="HTTPResponseCodeError"
+        )
+    return result.model_copy(update={"attempt": attempt()})
 
 
 def _timeout_phase(exc: httpx.TimeoutException) -> str:

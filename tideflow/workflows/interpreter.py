@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry
@@ -26,12 +26,25 @@ T = TypeVar("T")
 __all__ = ["GraphRunInput", "GraphRunResult", "GraphWorkflow", "TemporalExecutor"]
 
 
-def _failure_of(err: ActivityError) -> ActivityCallError:
+def _failure_of(err: ActivityError, maximum_attempts: int) -> ActivityCallError:
+    """The node's error, with the attempts made where the workflow can know them.
+
+    Temporal hands the workflow the final failure only. Retries used up (or a policy of one
+    attempt) means every allowed attempt ran. A non-retryable failure does not say which attempt
+    raised it, so ``attempts`` stays None and the node counts it as its first (for our
+    activities those errors do not depend on the attempt: SSRF blocks, bad URLs, 4xx downloads,
+    unsupported files); the attempts are in the workflow history.
+    """
+    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED or maximum_attempts == 1:
+        attempts: int | None = maximum_attempts
+    else:
+        attempts = None
     cause = err.cause
     if isinstance(cause, ApplicationError):
-        return ActivityCallError(cause.message, cause.type or "ApplicationError")
+        return ActivityCallError(cause.message, cause.type or "ApplicationError", attempts)
     message = str(cause) if cause is not None else str(err)
-    return ActivityCallError(message, type(cause).__name__ if cause else "ActivityError")
+    error_type = type(cause).__name__ if cause else "ActivityError"
+    return ActivityCallError(message, error_type, attempts)
 
 
 class TemporalExecutor:
@@ -47,25 +60,35 @@ class TemporalExecutor:
         retry: ActivityRetry,
         timeout_seconds: float,
     ) -> T:
-        """``workflow.execute_activity`` with the node's retry policy (fixed interval)."""
+        """``workflow.execute_activity`` with the node's retry policy (fixed interval).
+
+        Cancelling the calling task (the run is stopped) asks Temporal to cancel the activity
+        and raises CancelledError at once; a heartbeating activity learns of it on its next
+        heartbeat.
+        """
         interval = timedelta(seconds=max(retry.interval_seconds, 0.001))
+        maximum_attempts = max(1, retry.maximum_attempts)
         policy = RetryPolicy(
-            maximum_attempts=max(1, retry.maximum_attempts),
+            maximum_attempts=maximum_attempts,
             initial_interval=interval,
             backoff_coefficient=1.0,
             maximum_interval=interval,
         )
+        heartbeat = retry.heartbeat_seconds
         try:
             return await workflow.execute_activity(
                 name,
                 arg,
                 result_type=result_type,
                 start_to_close_timeout=timedelta(seconds=timeout_seconds),
+                heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
                 retry_policy=policy,
                 summary=summary[:200],
             )
         except ActivityError as err:
-            raise _failure_of(err) from err
+            if isinstance(err.cause, CancelledError):
+                raise asyncio.CancelledError from err
+            raise _failure_of(err, maximum_attempts) from err
 
     async def sleep(self, seconds: float) -> None:
         """A durable timer."""

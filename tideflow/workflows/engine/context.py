@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tideflow.workflows.engine.errors import NodeError
 from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry, Executor
+from tideflow.workflows.engine.models import NodeRun
 from tideflow.workflows.engine.pool import VariablePool
 from tideflow.workflows.engine.recorder import RunRecorder
 from tideflow.workflows.engine.template import render_template
@@ -20,6 +21,9 @@ T = TypeVar("T")
 JSON_OBJECT: type[dict[str, Any]] = dict
 
 RETRY_NODE_TYPES = frozenset({"llm", "code", "http-request", "tool", "agent"})
+# Heartbeat timeout of activities that heartbeat (tideflow.activities.heartbeat beats every
+# second; the SDK sends at most every 0.8 times this, which bounds how late a cancellation lands).
+HEARTBEAT_TIMEOUT_SECONDS = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,11 +86,12 @@ def retry_settings(data: dict[str, Any]) -> tuple[int, float]:
 
 @dataclasses.dataclass
 class NodeContext:
-    """One node's view of the run: its config, its variable frame and the executor."""
+    """One node's view of the run: its config, its variable frame, the executor and its record."""
 
     node: PlanNode
     pool: VariablePool
     state: RunState
+    run: NodeRun
     scope: Scope | None = None
 
     @property
@@ -109,16 +114,37 @@ class NodeContext:
         """(found, value) without failing."""
         return self.pool.find(selector)
 
+    def record_retry(self, error: str | None = None, error_type: str | None = None) -> None:
+        """The current attempt failed and another follows: a ``node_retry`` event, one more
+        attempt on the record. ``error`` is that attempt's error, None when it is not known."""
+        self.state.recorder.node_retry(self.node.id, self.run.attempts, error, error_type)
+        self.run.attempts += 1
+
     async def call_activity(
-        self, name: str, arg: Any, result_type: type[T], *, timeout_seconds: float = 120.0
+        self,
+        name: str,
+        arg: Any,
+        result_type: type[T],
+        *,
+        timeout_seconds: float = 120.0,
+        heartbeats: bool = False,
     ) -> T:
-        """Run an activity with this node's retry policy and its title as the summary."""
+        """Run an activity with this node's retry policy and its title as the summary.
+
+        Temporal's retries are counted on the node's record afterwards: the activity reports the
+        attempt that succeeded (an ``attempt`` field in its result), the executor how many
+        failed. ``heartbeats``: the activity heartbeats, so it gets a heartbeat timeout.
+        """
         retries, interval = (0, 0.0)
         if self.node.type in RETRY_NODE_TYPES:
             retries, interval = retry_settings(self.data)
-        retry = ActivityRetry(maximum_attempts=retries + 1, interval_seconds=interval or 1.0)
+        retry = ActivityRetry(
+            maximum_attempts=retries + 1,
+            interval_seconds=interval or 1.0,
+            heartbeat_seconds=HEARTBEAT_TIMEOUT_SECONDS if heartbeats else None,
+        )
         try:
-            return await self.state.executor.call_activity(
+            result = await self.state.executor.call_activity(
                 name,
                 arg,
                 result_type=result_type,
@@ -127,4 +153,21 @@ class NodeContext:
                 timeout_seconds=timeout_seconds,
             )
         except ActivityCallError as err:
+            self._record_activity_retries(err.attempts or 1)
             raise NodeError(err.message, err.error_type, retried=True) from err
+        self._record_activity_retries(_reported_attempt(result))
+        return result
+
+    def _record_activity_retries(self, attempts: int) -> None:
+        # Temporal does not tell the workflow why the earlier attempts failed.
+        for _ in range(attempts - 1):
+            self.record_retry()
+
+
+def _reported_attempt(result: Any) -> int:
+    """The ``attempt`` an activity result reports (1 when it reports none)."""
+    if isinstance(result, dict):
+        raw: Any = cast(dict[str, Any], result).get("attempt")
+    else:
+        raw = getattr(result, "attempt", None)
+    return raw if isinstance(raw, int) and raw >= 1 else 1

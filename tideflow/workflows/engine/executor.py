@@ -14,14 +14,22 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True)
 class ActivityRetry:
-    """A node's retry_config as an activity retry policy (fixed interval, backoff 1.0)."""
+    """A node's retry_config as an activity retry policy (fixed interval, backoff 1.0).
+
+    ``heartbeat_seconds`` is set for activities that heartbeat: a silent attempt is then retried
+    (its worker died) and a cancelled run reaches the attempt in flight.
+    """
 
     maximum_attempts: int = 1
     interval_seconds: float = 1.0
+    heartbeat_seconds: float | None = None
 
 
 class ActivityCallError(Exception):
-    """An activity failed for good (after its retries): message and Dify error type."""
+    """An activity failed for good (after its retries): message and Dify error type.
+
+    ``attempts`` is how many attempts were made, when the host knows (None when it does not).
+    """
 
     def __init__(self, message: str, error_type: str, attempts: int | None = None):
         super().__init__(message)
@@ -43,7 +51,10 @@ class Executor(Protocol):
         retry: ActivityRetry,
         timeout_seconds: float,
     ) -> T:
-        """Run activity ``name`` with one argument; raise ActivityCallError when it fails."""
+        """Run activity ``name`` with one argument; raise ActivityCallError when it fails.
+
+        A cancelled call raises ``asyncio.CancelledError`` (the run is being stopped).
+        """
         ...
 
     async def sleep(self, seconds: float) -> None:

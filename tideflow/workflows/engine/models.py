@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from tideflow.workflows.graph.plan import ExecutionPlan
 
 RunStatus = Literal["running", "succeeded", "failed", "partial-succeeded", "stopped"]
-NodeStatus = Literal["running", "succeeded", "failed", "exception", "skipped"]
+NodeStatus = Literal["running", "succeeded", "failed", "exception", "skipped", "stopped"]
 
 
 class GraphRunInput(BaseModel):
@@ -46,6 +46,8 @@ class NodeRun(BaseModel):
     error: str | None = None
     error_type: str | None = None
     elapsed: float = 0.0
+    # Attempts made: engine retries plus Temporal's activity retries (the succeeding attempt, or
+    # all of them on failure; a non-retryable activity failure counts as one, see interpreter).
     attempts: int = 1
     pinned: bool = False
     # Container the node ran in and the item index / round (None at the top level).

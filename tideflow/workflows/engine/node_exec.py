@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime
 from typing import Any
 
 from tideflow.workflows.engine.context import (
@@ -83,10 +85,53 @@ async def _attempt(ctx: NodeContext, pin: dict[str, Any] | None) -> NodeResult:
         raise NodeError(str(exc) or type(exc).__name__, type(exc).__name__) from exc
 
 
+async def _run_with_retries(ctx: NodeContext) -> tuple[NodeResult | None, NodeError | None]:
+    """Attempts until success or no retry is left, then the error strategy; sets the status."""
+    node, state, run = ctx.node, ctx.state, ctx.run
+    retries, interval = retry_settings(node.data) if node.type in RETRY_NODE_TYPES else (0, 0.0)
+    while True:
+        try:
+            result = await _attempt(ctx, state.pins.get(node.id))
+        except NodeError as err:
+            if not err.retried and run.attempts <= retries:
+                ctx.record_retry(err.message, err.error_type)
+                if interval:
+                    await state.executor.sleep(interval)
+                continue
+            run.error, run.error_type = err.message, err.error_type
+            result = _recover(node, err)
+            if result is None:
+                run.status = "failed"
+                return None, err
+            run.status = "exception"
+            state.recorder.exceptions_count += 1
+            return result, None
+        run.status = "succeeded"
+        return result, None
+
+
+def _finish(state: RunState, run: NodeRun, started: datetime) -> None:
+    run.elapsed = (state.executor.now() - started).total_seconds()
+    state.recorder.node_runs.append(run)
+    state.recorder.emit(
+        "node_finished",
+        run.node_id,
+        run_id=run.id,
+        status=run.status,
+        outputs=run.outputs,
+        error=run.error,
+        elapsed=run.elapsed,
+    )
+
+
 async def execute_node(
     state: RunState, node: PlanNode, pool: VariablePool, scope: Scope | None
 ) -> tuple[NodeRun, NodeResult | None, NodeError | None]:
-    """Run ``node``; returns its record, its result (None when it failed) and its error."""
+    """Run ``node``; returns its record, its result (None when it failed) and its error.
+
+    A cancelled node (the run is stopped, or a parallel branch failed) is recorded as
+    ``stopped`` before the cancellation goes on.
+    """
     executor, recorder = state.executor, state.recorder
     started = executor.now()
     run = NodeRun(
@@ -99,30 +144,13 @@ async def execute_node(
         container_index=scope.index if scope else None,
     )
     recorder.emit("node_started", node.id, node_type=node.type, title=node.title, run_id=run.id)
-    ctx = NodeContext(node=node, pool=pool, state=state, scope=scope)
-    retries, interval = retry_settings(node.data) if node.type in RETRY_NODE_TYPES else (0, 0.0)
-    result: NodeResult | None = None
-    error: NodeError | None = None
-    while True:
-        try:
-            result = await _attempt(ctx, state.pins.get(node.id))
-            run.status = "succeeded"
-            break
-        except NodeError as err:
-            if not err.retried and run.attempts <= retries:
-                recorder.emit("node_retry", node.id, retry_index=run.attempts, error=err.message)
-                run.attempts += 1
-                if interval:
-                    await executor.sleep(interval)
-                continue
-            run.error, run.error_type = err.message, err.error_type
-            result = _recover(node, err)
-            if result is None:
-                run.status, error = "failed", err
-            else:
-                run.status = "exception"
-                recorder.exceptions_count += 1
-            break
+    ctx = NodeContext(node=node, pool=pool, state=state, run=run, scope=scope)
+    try:
+        result, error = await _run_with_retries(ctx)
+    except asyncio.CancelledError:
+        run.status, run.error, run.error_type = "stopped", "stopped", None
+        _finish(state, run, started)
+        raise
     if result is not None:
         run.inputs, run.outputs, run.process_data = (
             result.inputs,
@@ -134,15 +162,5 @@ async def execute_node(
             recorder.stream_answer(node.id, result.stream)
         elif node.type == "llm" and run.pinned and result.outputs.get("text"):
             recorder.emit("text_chunk", node.id, text=str(result.outputs["text"]))
-    run.elapsed = (executor.now() - started).total_seconds()
-    recorder.node_runs.append(run)
-    recorder.emit(
-        "node_finished",
-        node.id,
-        run_id=run.id,
-        status=run.status,
-        outputs=run.outputs,
-        error=run.error,
-        elapsed=run.elapsed,
-    )
+    _finish(state, run, started)
     return run, result, error

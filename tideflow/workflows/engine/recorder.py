@@ -22,6 +22,18 @@ class RunRecorder:
             RunEvent(index=len(self.events), event=event, node_id=node_id, data=data)
         )
 
+    def node_retry(
+        self, node_id: str, retry_index: int, error: str | None, error_type: str | None
+    ) -> None:
+        """Attempt ``retry_index`` (from 1) failed and the node runs again (Dify ``node_retry``).
+
+        ``error`` is None when the attempt's error is not known to the run (Temporal only hands
+        the workflow an activity's final failure; the others are in the workflow history).
+        """
+        self.emit(
+            "node_retry", node_id, retry_index=retry_index, error=error, error_type=error_type
+        )
+
     def events_since(self, index: int) -> list[RunEvent]:
         """Events with ``event.index >= index``."""
         return self.events[max(0, index) :]

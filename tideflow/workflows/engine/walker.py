@@ -50,6 +50,9 @@ class GraphWalker:
         except asyncio.CancelledError:
             for task in self.tasks:
                 task.cancel()
+            # Let the cancelled nodes record themselves (``stopped``) before the run sums up.
+            if pending := [t for t in self.tasks if not t.done()]:
+                await asyncio.wait(pending)
             raise
         return self.outcome
 

@@ -62,7 +62,7 @@ async def run(ctx: NodeContext) -> NodeResult:
         "outputs": {k: _output_spec(v) for k, v in as_dict(data.get("outputs")).items()},
     }
     result = await ctx.call_activity(
-        ACTIVITY, request, JSON_OBJECT, timeout_seconds=TIMEOUT_SECONDS
+        ACTIVITY, request, JSON_OBJECT, timeout_seconds=TIMEOUT_SECONDS, heartbeats=True
     )
     return NodeResult(inputs=inputs, outputs=as_dict(as_dict(result).get("outputs")))
 

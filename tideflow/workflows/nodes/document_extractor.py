@@ -32,7 +32,9 @@ async def run(ctx: NodeContext) -> NodeResult:
             "Document extractor needs a file or a list of files", "DocumentExtractorError"
         )
     request = {"node_id": ctx.node.id, "files": files, "is_list": is_list}
-    result = await ctx.call_activity(ACTIVITY, request, JSON_OBJECT, timeout_seconds=300.0)
+    result = await ctx.call_activity(
+        ACTIVITY, request, JSON_OBJECT, timeout_seconds=300.0, heartbeats=True
+    )
     return NodeResult(
         inputs={"variable_selector": value}, outputs={"text": as_dict(result).get("text")}
     )

@@ -54,7 +54,11 @@ async def run(ctx: NodeContext) -> NodeResult:
 
     request = build_http_request(ctx.node.id, ctx.data, ctx.render, ctx.pool.get)
     result = await ctx.call_activity(
-        ACTIVITY, request, JSON_OBJECT, timeout_seconds=_timeout_seconds(ctx.data)
+        ACTIVITY,
+        request,
+        JSON_OBJECT,
+        timeout_seconds=_timeout_seconds(ctx.data),
+        heartbeats=True,
     )
     response = as_dict(result)
     return NodeResult(
