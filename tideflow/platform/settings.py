@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     code_memory_mb: int = Field(default=512, ge=32)
     code_max_output_bytes: int = Field(default=1_000_000, ge=1024)
 
+    # Console owner created on the API's first start (a generated password is logged once).
+    owner_email: str = "owner@tideflow.local"
+    owner_password: str | None = None
+    # Console session tokens (HMAC-signed with secret_key) last this long.
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    # SSE: keep-alive interval, and how often the API polls a run's events from Temporal.
+    sse_ping_interval_s: float = Field(default=10.0, gt=0)
+    event_poll_interval_s: float = Field(default=0.075, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:

@@ -1,0 +1,63 @@
+"""API keys: created with the token shown once, found by the token's hash, revoked."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from tideflow.platform.db.models import ApiKey, App, utcnow
+from tideflow.platform.security import new_api_token, token_digest
+
+
+def create_key(
+    session: Session, tenant_id: str, app_id: str | None, kind: str
+) -> tuple[ApiKey, str]:
+    """A new key and its clear token (the only time the token exists in clear)."""
+    token = new_api_token(kind)
+    key = ApiKey(
+        tenant_id=tenant_id,
+        app_id=app_id,
+        kind=kind,
+        token_hash=token_digest(token),
+        prefix=token[: len(kind) + 5],
+    )
+    session.add(key)
+    session.commit()
+    session.refresh(key)
+    return key, token
+
+
+def list_app_keys(session: Session, app: App) -> list[ApiKey]:
+    """The app's keys that are not revoked, oldest first."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.app_id == app.id, ApiKey.tenant_id == app.tenant_id)
+        .where(col(ApiKey.revoked_at).is_(None))
+        .order_by(col(ApiKey.created_at))
+    )
+    return list(session.exec(query))
+
+
+def revoke_app_key(session: Session, app: App, key_id: str) -> bool:
+    """Revoke one of the app's keys; False when it is not one of them."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.app_id != app.id or key.revoked_at is not None:
+        return False
+    key.revoked_at = utcnow()
+    session.add(key)
+    session.commit()
+    return True
+
+
+def app_for_token(session: Session, token: str) -> App | None:
+    """The app an unrevoked ``app-`` token belongs to (and note when it was used)."""
+    key = session.exec(select(ApiKey).where(ApiKey.token_hash == token_digest(token))).first()
+    if key is None or key.revoked_at is not None or key.kind != "app" or key.app_id is None:
+        return None
+    app = session.get(App, key.app_id)
+    if app is None or app.tenant_id != key.tenant_id:
+        return None
+    key.last_used_at = utcnow()
+    session.add(key)
+    session.commit()
+    session.refresh(app)
+    return app

@@ -1,0 +1,175 @@
+"""Run records: written when a run starts, projected from its result when it ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Text, cast, delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from tideflow.platform.db.models import App, EndUser, NodeExecution, WorkflowRun, utcnow
+from tideflow.workflows.engine.models import GraphRunResult
+
+
+def end_user(session: Session, app: App, session_id: str) -> EndUser:
+    """The app's end user for a ``user`` string, created on first sight."""
+    query = select(EndUser).where(EndUser.app_id == app.id, EndUser.session_id == session_id)
+    found = session.exec(query).first()
+    if found is not None:
+        return found
+    user = EndUser(tenant_id=app.tenant_id, app_id=app.id, session_id=session_id)
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:  # created meanwhile by a concurrent request
+        session.rollback()
+        return session.exec(query).one()
+    session.refresh(user)
+    return user
+
+
+def claim_run(session: Session, run: WorkflowRun) -> tuple[WorkflowRun, bool]:
+    """Insert ``run``; with an idempotency key already used, the earlier run and False."""
+    if run.idempotency_key is not None:
+        earlier = idempotent_run(session, run.app_id, run.idempotency_key)
+        if earlier is not None:
+            return earlier, False
+    session.add(run)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        earlier = idempotent_run(session, run.app_id, run.idempotency_key or "")
+        if earlier is None:
+            raise
+        return earlier, False
+    session.refresh(run)
+    return run, True
+
+
+def idempotent_run(session: Session, app_id: str, key: str) -> WorkflowRun | None:
+    """The run an idempotency key started."""
+    query = select(WorkflowRun).where(
+        WorkflowRun.app_id == app_id, WorkflowRun.idempotency_key == key
+    )
+    return session.exec(query).first()
+
+
+def get_run(session: Session, app: App, run_id: str) -> WorkflowRun | None:
+    """One of the app's runs."""
+    run = session.get(WorkflowRun, run_id)
+    return run if run is not None and run.app_id == app.id else None
+
+
+def node_executions(session: Session, run_id: str) -> list[NodeExecution]:
+    """A run's node executions in completion order."""
+    query = (
+        select(NodeExecution)
+        .where(NodeExecution.run_id == run_id)
+        .order_by(col(NodeExecution.index))
+    )
+    return list(session.exec(query))
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """``GET /workflows/logs`` filters."""
+
+    status: str | None = None
+    keyword: str | None = None
+    before: datetime | None = None
+    after: datetime | None = None
+    end_user_session_id: str | None = None
+
+
+def list_runs(
+    session: Session, app: App, where: RunFilter, page: int, limit: int
+) -> tuple[list[tuple[WorkflowRun, EndUser | None]], int]:
+    """One page of the app's runs, newest first, with their end users; and the total."""
+    conditions: list[ColumnElement[bool]] = [col(WorkflowRun.app_id) == app.id]
+    if where.status:
+        conditions.append(col(WorkflowRun.status) == where.status)
+    if where.before:
+        conditions.append(col(WorkflowRun.created_at) < where.before)
+    if where.after:
+        conditions.append(col(WorkflowRun.created_at) > where.after)
+    if where.keyword:
+        pattern = f"%{where.keyword}%"
+        conditions.append(
+            cast(WorkflowRun.inputs, Text).ilike(pattern)
+            | cast(WorkflowRun.outputs, Text).ilike(pattern)
+            | col(WorkflowRun.id).ilike(pattern)
+        )
+    if where.end_user_session_id:
+        conditions.append(col(EndUser.session_id) == where.end_user_session_id)
+    joined = select(WorkflowRun, EndUser).outerjoin(
+        EndUser, col(EndUser.id) == col(WorkflowRun.end_user_id)
+    )
+    total = session.exec(
+        select(func.count())
+        .select_from(WorkflowRun)
+        .outerjoin(EndUser, col(EndUser.id) == col(WorkflowRun.end_user_id))
+        .where(*conditions)
+    ).one()
+    rows = session.exec(
+        joined.where(*conditions)
+        .order_by(col(WorkflowRun.created_at).desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    )
+    return [(run, user) for run, user in rows], int(total)
+
+
+def unfinished_runs(session: Session) -> list[WorkflowRun]:
+    """Runs still marked running (for reconciliation at API start)."""
+    return list(session.exec(select(WorkflowRun).where(WorkflowRun.status == "running")))
+
+
+def project_result(session: Session, run_id: str, result: GraphRunResult) -> WorkflowRun | None:
+    """Write the run's end: status, outputs, counts and its node executions (idempotent)."""
+    run = session.get(WorkflowRun, run_id)
+    if run is None:
+        return None
+    run.status = result.status
+    run.outputs = result.outputs
+    run.error = result.error
+    run.elapsed_s = result.elapsed
+    run.total_steps = result.total_steps or len(result.node_runs)
+    run.exceptions_count = result.exceptions_count
+    run.finished_at = run.finished_at or utcnow()
+    session.exec(delete(NodeExecution).where(col(NodeExecution.run_id) == run_id))
+    for index, node in enumerate(result.node_runs, start=1):
+        session.add(
+            NodeExecution(
+                run_id=run_id,
+                index=index,
+                node_id=node.node_id,
+                node_type=node.node_type,
+                title=node.title,
+                status=node.status,
+                inputs=node.inputs,
+                outputs=node.outputs,
+                process_data=node.process_data,
+                error=node.error,
+                elapsed_s=node.elapsed,
+                attempts=node.attempts,
+                container_id=node.container_id,
+                container_index=node.container_index,
+            )
+        )
+    session.add(run)
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def fail_run(session: Session, run_id: str, status: str, error: str) -> None:
+    """Mark a run that produced no result (its workflow vanished, was terminated...)."""
+    run = session.get(WorkflowRun, run_id)
+    if run is None or run.status != "running":
+        return
+    run.status, run.error, run.finished_at = status, error, utcnow()
+    session.add(run)
+    session.commit()
