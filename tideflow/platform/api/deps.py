@@ -6,9 +6,16 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
+from temporalio.client import Client
 
+from tideflow.platform.api.errors import ApiError, not_found
+from tideflow.platform.db.crud import accounts, apps, keys
+from tideflow.platform.db.models import Account, App, Tenant
 from tideflow.platform.db.session import session_scope
+from tideflow.platform.runs.service import RunService
+from tideflow.platform.security import SessionClaims, read_session_token
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.platform.temporal_link import TemporalLink
 
@@ -26,3 +33,88 @@ def _temporal_link(request: Request) -> TemporalLink:
 
 SessionDep = Annotated[Session, Depends(_session)]
 TemporalDep = Annotated[TemporalLink, Depends(_temporal_link)]
+
+_console_bearer = HTTPBearer(auto_error=False, scheme_name="ConsoleSession")
+_app_bearer = HTTPBearer(auto_error=False, scheme_name="AppKey")
+_Credentials = HTTPAuthorizationCredentials | None
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def _claims(
+    settings: SettingsDep, credentials: Annotated[_Credentials, Depends(_console_bearer)]
+) -> SessionClaims:
+    if credentials is None:
+        raise _unauthorized("log in first: Authorization: Bearer <access_token>")
+    claims = read_session_token(credentials.credentials, settings.secret_key)
+    if claims is None:
+        raise _unauthorized("the session token is invalid or has expired")
+    return claims
+
+
+_ClaimsDep = Annotated[SessionClaims, Depends(_claims)]
+
+
+def _current_account(session: SessionDep, claims: _ClaimsDep) -> Account:
+    account = accounts.member_account(session, claims.account_id, claims.tenant_id)
+    if account is None:
+        raise _unauthorized("the account is no longer a member of this workspace")
+    return account
+
+
+CurrentAccount = Annotated[Account, Depends(_current_account)]
+
+
+def _current_tenant(session: SessionDep, claims: _ClaimsDep, _account: CurrentAccount) -> Tenant:
+    tenant = session.get(Tenant, claims.tenant_id)
+    if tenant is None:
+        raise _unauthorized("the workspace no longer exists")
+    return tenant
+
+
+CurrentTenant = Annotated[Tenant, Depends(_current_tenant)]
+
+
+def _tenant_app(session: SessionDep, tenant: CurrentTenant, app_id: str) -> App:
+    app = apps.get_app(session, tenant.id, app_id)
+    if app is None:
+        raise not_found("app")
+    return app
+
+
+TenantApp = Annotated[App, Depends(_tenant_app)]
+"""The ``{app_id}`` of a console path, when it belongs to the caller's tenant (else 404)."""
+
+
+def _current_app(
+    session: SessionDep, credentials: Annotated[_Credentials, Depends(_app_bearer)]
+) -> App:
+    if credentials is None:
+        raise _unauthorized("Authorization: Bearer app-... is missing")
+    app = keys.app_for_token(session, credentials.credentials)
+    if app is None:
+        raise _unauthorized("invalid or revoked API key")
+    return app
+
+
+CurrentApp = Annotated[App, Depends(_current_app)]
+"""The app a service API key (``app-...``) belongs to."""
+
+
+def _temporal_client(link: TemporalDep) -> Client:
+    if link.client is None:
+        raise ApiError(503, "service_unavailable", "Temporal is not reachable yet; retry shortly")
+    return link.client
+
+
+TemporalClientDep = Annotated[Client, Depends(_temporal_client)]
+
+
+def _run_service(request: Request) -> RunService:
+    service: RunService = request.app.state.runs
+    return service
+
+
+RunServiceDep = Annotated[RunService, Depends(_run_service)]
