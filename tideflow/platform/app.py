@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from tideflow import __version__
 from tideflow.platform.api import health
+from tideflow.platform.api.errors import install_error_handlers
+from tideflow.platform.api.routes import (
+    console_apps,
+    console_auth,
+    console_settings,
+    console_workflows,
+    service_app,
+    service_workflows,
+)
+from tideflow.platform.bootstrap import bootstrap_owner
+from tideflow.platform.runs.service import RunService
 from tideflow.platform.settings import get_settings
 from tideflow.platform.temporal import TideflowTemporal
 from tideflow.platform.temporal_link import TemporalLink
@@ -16,10 +30,20 @@ from tideflow.platform.temporal_link import TemporalLink
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncGenerator[None]:
-    link = TemporalLink(TideflowTemporal(get_settings()))
+    settings = get_settings()
+    link = TemporalLink(TideflowTemporal(settings))
     link.start()
+    runs = RunService(settings, link)
     app.state.temporal = link
+    app.state.runs = runs
+    await run_in_threadpool(bootstrap_owner, settings)
+    # Runs left "running" by a previous API process are followed to their end again.
+    reconcile = asyncio.create_task(runs.reconcile())
     yield
+    reconcile.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reconcile
+    await runs.close()
     await link.stop()
 
 
@@ -31,5 +55,15 @@ def create_app() -> FastAPI:
         description="Dify-compatible LLM app platform on Temporal.",
         lifespan=_lifespan,
     )
+    install_error_handlers(app)
     app.include_router(health.router)
+    for module in (
+        console_auth,
+        console_apps,
+        console_workflows,
+        console_settings,
+        service_workflows,
+        service_app,
+    ):
+        app.include_router(module.router)
     return app

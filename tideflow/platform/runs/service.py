@@ -1,0 +1,233 @@
+"""Runs on Temporal as the API sees them: start (idempotently), follow to the end and project
+into the app DB, stream as Dify SSE, stop, and reconcile what was left running."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import CancelledError, TerminatedError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from tideflow.platform.db.crud import runs as crud
+from tideflow.platform.db.models import WorkflowRun
+from tideflow.platform.db.session import get_engine
+from tideflow.platform.runs.channel import EventChannel, TemporalQueryChannel
+from tideflow.platform.runs.sse import PING, DifyEventTranslator, sse_line
+from tideflow.platform.runs.views import run_data
+from tideflow.platform.settings import Settings
+from tideflow.platform.temporal_link import TemporalLink
+from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent
+
+log = logging.getLogger("tideflow.api")
+T = TypeVar("T")
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2a8e-4b7d-4e0f-9a53-2d8c7b1e6a40")
+TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+APP_ID = SearchAttributeKey.for_keyword("AppId")
+
+
+def workflow_id_of(app_id: str, run_id: str) -> str:
+    """The Temporal workflow id of a run: ``app-<app_id>-<run_id>``."""
+    return f"app-{app_id}-{run_id}"
+
+
+def run_id_for(app_id: str, idempotency_key: str | None) -> str:
+    """A fresh run id, or the one an idempotency key always maps to for this app."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{app_id}\0{idempotency_key}"))
+
+
+@dataclass
+class RunStart:
+    """Everything needed to start (or find again) one run."""
+
+    row: WorkflowRun
+    run_input: GraphRunInput
+
+
+@dataclass
+class RunService:
+    """Owns the background watchers that project finished runs into the app DB."""
+
+    settings: Settings
+    link: TemporalLink
+    _watchers: dict[str, asyncio.Task[None]] = field(
+        default_factory=dict[str, "asyncio.Task[None]"]
+    )
+
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a crud function with a session of its own, off the event loop."""
+
+        def call() -> T:
+            with Session(get_engine(self.settings.db_url)) as session:
+                return fn(session, *args)
+
+        return await run_in_threadpool(call)
+
+    def _client(self) -> Client:
+        if self.link.client is None:
+            raise RuntimeError("Temporal is not connected")
+        return self.link.client
+
+    async def start(self, start: RunStart) -> tuple[WorkflowRun, bool]:
+        """Record and start the run; an idempotent resubmission returns the first run."""
+        row, created = await self.db(crud.claim_run, start.row)
+        if created or row.status == "running":
+            await self._ensure_started(row, start.run_input)
+            self.watch(row)
+        return row, created
+
+    async def _ensure_started(self, row: WorkflowRun, run_input: GraphRunInput) -> None:
+        attributes = TypedSearchAttributes(
+            [SearchAttributePair(TENANT_ID, row.tenant_id), SearchAttributePair(APP_ID, row.app_id)]
+        )
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # already ran to its end
+            await self._client().start_workflow(
+                "GraphWorkflow",
+                run_input,
+                id=row.temporal_workflow_id,
+                task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=attributes,
+            )
+
+    def watch(self, row: WorkflowRun) -> asyncio.Task[None]:
+        """The (one) background task that waits for the run's end and projects it."""
+        task = self._watchers.get(row.id)
+        if task is None:
+            task = asyncio.create_task(self._follow(row.id, row.temporal_workflow_id))
+            self._watchers[row.id] = task
+            task.add_done_callback(lambda _t: self._watchers.pop(row.id, None))
+        return task
+
+    async def _follow(self, run_id: str, workflow_id: str) -> None:
+        handle = self._client().get_workflow_handle(workflow_id, result_type=GraphRunResult)
+        try:
+            result = await handle.result()
+        except WorkflowFailureError as err:
+            stopped = isinstance(err.cause, CancelledError | TerminatedError)
+            message = str(err.cause or err)
+            await self.db(crud.fail_run, run_id, "stopped" if stopped else "failed", message)
+            return
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                log.warning("cannot follow run %s: %s", run_id, err)
+                return
+            await self.db(crud.fail_run, run_id, "failed", "the run's workflow does not exist")
+            return
+        await self.db(crud.project_result, run_id, result)
+
+    async def wait(self, row: WorkflowRun) -> WorkflowRun:
+        """The run's record once it has ended and been projected."""
+        await asyncio.shield(self.watch(row))
+        ended = await self.db(Session.get, WorkflowRun, row.id)
+        return ended or row
+
+    async def stop(self, row: WorkflowRun) -> None:
+        """Cancel the run's workflow (it ends ``stopped``); a finished run is left alone."""
+        with contextlib.suppress(RPCError):
+            await self._client().get_workflow_handle(row.temporal_workflow_id).cancel()
+
+    async def reconcile(self) -> int:
+        """Follow every run still marked running (after a restart); returns how many."""
+        while self.link.client is None:
+            await asyncio.sleep(0.2)
+        rows = await self.db(crud.unfinished_runs)
+        for row in rows:
+            self.watch(row)
+        return len(rows)
+
+    async def close(self) -> None:
+        """Cancel the watchers (their runs are reconciled at the next start)."""
+        tasks = list(self._watchers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def channel(self) -> EventChannel:
+        """Where run events are read from."""
+        return TemporalQueryChannel(self._client())
+
+    async def stream(
+        self, row: WorkflowRun, translator: DifyEventTranslator, since: int = 0
+    ) -> AsyncIterator[str]:
+        """Dify SSE for the run, from event index ``since`` to ``workflow_finished``."""
+        try:
+            async for line in self._events(row, translator, since):
+                yield line
+        except Exception as exc:  # the stream is open: errors become an ``error`` event
+            log.exception("stream of run %s failed", row.id)
+            yield sse_line(
+                {
+                    "event": "error",
+                    "status": 500,
+                    "code": "internal_server_error",
+                    "message": str(exc),
+                }
+            )
+
+    async def _events(
+        self, row: WorkflowRun, translator: DifyEventTranslator, since: int
+    ) -> AsyncIterator[str]:
+        channel, watcher = self.channel(), self.watch(row)
+        loop = asyncio.get_running_loop()
+        index, last_sent, ended = 0, loop.time(), False
+        while True:
+            events = await _poll(channel, row.temporal_workflow_id, index)
+            for event in events:
+                index = event.index + 1
+                if event.event == "workflow_finished":
+                    ended = True
+                    break
+                payload = translator.translate(event)
+                if payload is not None and event.index >= since:
+                    yield sse_line(payload, event.index)
+                    last_sent = loop.time()
+            if ended or (not events and watcher.done()):
+                # A run that failed outright records no workflow_finished: index is its id.
+                if index - 1 >= since or not ended:
+                    yield await self._finished_line(row, translator, index - 1 if ended else index)
+                return
+            if loop.time() - last_sent >= self.settings.sse_ping_interval_s:
+                yield PING
+                last_sent = loop.time()
+            await asyncio.sleep(self.settings.event_poll_interval_s)
+
+    async def _finished_line(
+        self, row: WorkflowRun, translator: DifyEventTranslator, event_id: int
+    ) -> str:
+        ended = await self.wait(row)
+        data = run_data(ended, translator.secrets).model_dump()
+        payload = {"event": "workflow_finished", "task_id": row.id, "workflow_run_id": row.id}
+        return sse_line({**payload, "data": data}, event_id)
+
+
+async def _poll(channel: EventChannel, workflow_id: str, since: int) -> list[RunEvent]:
+    """Events from ``since``; none while the workflow cannot answer yet (or any more)."""
+    try:
+        return await channel.events(workflow_id, since)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:
+        log.debug("events of %s not readable yet: %s", workflow_id, err)
+        return []
