@@ -1,4 +1,4 @@
-"""The ``tideflow`` command: up, api, worker, console, temporal, migrate, validate, run."""
+"""The ``tideflow`` command: up, api, worker, console, temporal, migrate, validate, run, app."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tideflow.cli_app import add_app_args, app_command
 from tideflow.cli_run import add_run_args, add_validate_args, run_command, validate_command
 from tideflow.platform.settings import Settings
 from tideflow.preflight import (
@@ -129,6 +130,7 @@ COMMANDS: dict[str, tuple[Handler, str, ArgAdder]] = {
         add_validate_args,
     ),
     "run": (run_command, "run a Dify DSL file once and print the result as JSON", add_run_args),
+    "app": (app_command, "import or export apps through a running API", add_app_args),
 }
 
 
