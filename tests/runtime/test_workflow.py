@@ -164,19 +164,24 @@ async def test_events_query(temporal_env: WorkflowEnvironment, task_queue: str) 
     ):
         handle = await client.start_workflow(
             GraphWorkflow.run,
-            _input("test_complex_branch#77"),
+            _input("test_complex_branch#77").model_copy(update={"run_id": "run-77"}),
             id=f"graph-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
         )
-        await handle.result()
+        result = await handle.result()
         events = await handle.query(GraphWorkflow.events, 0)
         tail = await handle.query(GraphWorkflow.events, 3)
     assert events[0].event == "workflow_started" and events[-1].event == "workflow_finished"
     assert [e.index for e in tail] == list(range(3, len(events)))
-    assert (
-        "".join(e.data["answer"] for e in events if e.event == "message")
-        == "contains 'hello'This is a mocked LLM response for hello world"
-    )
+    assert result.answer == "contains 'hello'This is a mocked LLM response for hello world"
+    assert result.run_id == events[0].data["id"] == events[-1].data["id"] == "run-77"
+    # Dify's streaming order: "Answer 2" is reached through the LLM (no branch on that path),
+    # so its session opens when Start finishes, before the IF/ELSE opens "Answer"'s.
+    assert [e.data["answer"] for e in events if e.event == "message"] == [
+        "This is a mocked LLM response for hello world",
+        "contains 'hello'",
+    ]
+    assert all(e.created_at > 0 for e in events)
 
 
 async def test_replay_saved_histories() -> None:

@@ -116,13 +116,17 @@ class GraphWorkflow:
         try:
             return await run_graph(run_input, TemporalExecutor(), self._recorder)
         except asyncio.CancelledError:
-            self._recorder.emit("workflow_finished", None, status="stopped")
+            recorder = self._recorder
+            elapsed, total_steps = recorder.finish_run("stopped", {}, "stopped")
             return GraphRunResult(
                 status="stopped",
-                answer=self._recorder.answer,
+                run_id=recorder.run_id,
+                answer=recorder.answer,
                 error="stopped",
-                node_runs=list(self._recorder.node_runs),
-                exceptions_count=self._recorder.exceptions_count,
+                node_runs=list(recorder.node_runs),
+                exceptions_count=recorder.exceptions_count,
+                total_steps=total_steps,
+                elapsed=elapsed,
             )
 
     @workflow.query(name="events")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from tideflow.workflows.engine.errors import NodeError
 from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry, Executor
 from tideflow.workflows.engine.models import NodeRun
 from tideflow.workflows.engine.pool import VariablePool
-from tideflow.workflows.engine.recorder import RunRecorder
+from tideflow.workflows.engine.recorder import RunRecorder, epoch
 from tideflow.workflows.engine.template import render_template
 from tideflow.workflows.graph.plan import ExecutionPlan, PlanNode
 
@@ -52,8 +53,6 @@ class NodeResult:
     process_data: dict[str, Any] = dataclasses.field(default_factory=dict[str, Any])
     # Source handles to follow (None: the default "source" handle).
     handles: list[str] | None = None
-    # Text this node streams to the client (Answer nodes: their rendered answer).
-    stream: str | None = None
     # A loop-end node was reached: the enclosing loop stops after this round.
     loop_end: bool = False
 
@@ -113,6 +112,28 @@ class NodeContext:
     def find(self, selector: Sequence[str]) -> tuple[bool, Any]:
         """(found, value) without failing."""
         return self.pool.find(selector)
+
+    def container_event(self, event: str, **data: Any) -> None:
+        """An ``iteration_*`` / ``loop_*`` event of this container node, with its run id."""
+        self.state.recorder.emit(
+            event,
+            self.node.id,
+            run_id=self.run.id,
+            node_type=self.node.type,
+            title=self.node.title,
+            **data,
+        )
+
+    def container_completed(self, event: str, started: datetime, **data: Any) -> None:
+        """The container's ``*_completed`` event: Dify's fields plus timing since ``started``."""
+        ended = self.state.executor.now()
+        self.container_event(
+            event,
+            elapsed=(ended - started).total_seconds(),
+            started_at=epoch(started),
+            finished_at=epoch(ended),
+            **data,
+        )
 
     def record_retry(self, error: str | None = None, error_type: str | None = None) -> None:
         """The current attempt failed and another follows: a ``node_retry`` event, one more

@@ -30,6 +30,8 @@ class GraphRunInput(BaseModel):
     app_id: str = ""
     workflow_id: str = ""
     dialogue_count: int = 0
+    # The run's id (sys.workflow_run_id); empty: a fresh replay-safe uuid.
+    run_id: str = ""
 
 
 class NodeRun(BaseModel):
@@ -53,21 +55,35 @@ class NodeRun(BaseModel):
     # Container the node ran in and the item index / round (None at the top level).
     container_id: str | None = None
     container_index: int | None = None
+    # Execution order in the run (from 1) and the node whose edge started it.
+    index: int = 0
+    predecessor_node_id: str | None = None
+    # Epoch seconds (executor clock) when the node started and finished.
+    created_at: int = 0
+    finished_at: int = 0
 
 
 class RunEvent(BaseModel):
-    """One event of the run in order (the SSE stream is built from these)."""
+    """One event of the run in order (the SSE stream is built from these).
+
+    ``created_at`` is when the event was recorded, in whole epoch seconds of the executor's clock
+    (``workflow.now()`` under Temporal), like Dify's ``created_at``. Events about something that
+    ended (``node_finished``, ``*_completed``, ``workflow_finished``) also carry ``started_at``
+    and ``finished_at`` (epoch seconds) and ``elapsed`` (float seconds) in ``data``.
+    """
 
     index: int
     event: str
     node_id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict[str, Any])
+    created_at: int = 0
 
 
 class GraphRunResult(BaseModel):
     """How a run ended."""
 
     status: RunStatus
+    run_id: str = ""
     outputs: dict[str, Any] = Field(default_factory=dict[str, Any])
     # Chatflows: the concatenated text of the Answer nodes in streaming order.
     answer: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from tideflow.workflows.engine.context import (
 from tideflow.workflows.engine.errors import NodeError
 from tideflow.workflows.engine.models import NodeRun
 from tideflow.workflows.engine.pool import VariablePool
+from tideflow.workflows.engine.recorder import epoch
 from tideflow.workflows.graph.plan import PlanNode
 from tideflow.workflows.nodes import NODE_RUNNERS, NODE_SPECS
 
@@ -36,10 +38,7 @@ def _pinned_result(node: PlanNode, pin: dict[str, Any]) -> NodeResult:
         handles = [str(outputs["class_id"])]
     elif node.type == "human-input" and outputs.get("__action_id"):
         handles = [str(outputs["__action_id"])]
-    stream = None
-    if node.type == "answer":
-        stream = str(outputs.get("answer", ""))
-    return NodeResult(outputs=outputs, handles=handles, stream=stream)
+    return NodeResult(outputs=outputs, handles=handles)
 
 
 def _default_value(item: dict[str, Any]) -> Any:
@@ -110,27 +109,61 @@ async def _run_with_retries(ctx: NodeContext) -> tuple[NodeResult | None, NodeEr
         return result, None
 
 
+def _node_fields(state: RunState, run: NodeRun) -> dict[str, Any]:
+    """What node_started and node_finished share (Dify's node event fields)."""
+    kind = state.plan.nodes[run.container_id].type if run.container_id else None
+    in_iteration, in_loop = kind == "iteration", kind == "loop"
+    return {
+        "run_id": run.id,
+        "node_type": run.node_type,
+        "title": run.title,
+        "index": run.index,
+        "predecessor_node_id": run.predecessor_node_id,
+        "iteration_id": run.container_id if in_iteration else None,
+        "iteration_index": run.container_index if in_iteration else None,
+        "loop_id": run.container_id if in_loop else None,
+        "loop_index": run.container_index if in_loop else None,
+    }
+
+
 def _finish(state: RunState, run: NodeRun, started: datetime) -> None:
-    run.elapsed = (state.executor.now() - started).total_seconds()
+    ended = state.executor.now()
+    run.elapsed = (ended - started).total_seconds()
+    run.finished_at = epoch(ended)
     state.recorder.node_runs.append(run)
     state.recorder.emit(
         "node_finished",
         run.node_id,
-        run_id=run.id,
-        status=run.status,
+        **_node_fields(state, run),
+        inputs=run.inputs,
+        process_data=run.process_data,
         outputs=run.outputs,
+        status=run.status,
         error=run.error,
+        error_type=run.error_type,
         elapsed=run.elapsed,
+        attempts=run.attempts,
+        pinned=run.pinned,
+        started_at=run.created_at,
+        finished_at=run.finished_at,
     )
 
 
 async def execute_node(
-    state: RunState, node: PlanNode, pool: VariablePool, scope: Scope | None
+    state: RunState,
+    node: PlanNode,
+    pool: VariablePool,
+    scope: Scope | None,
+    *,
+    predecessor: str | None = None,
+    succeeded: Callable[[NodeResult], None] | None = None,
 ) -> tuple[NodeRun, NodeResult | None, NodeError | None]:
     """Run ``node``; returns its record, its result (None when it failed) and its error.
 
-    A cancelled node (the run is stopped, or a parallel branch failed) is recorded as
-    ``stopped`` before the cancellation goes on.
+    ``succeeded`` is called once the outputs are in the pool and before ``node_finished`` (the
+    walker decides the edges there, and streams what became ready). A cancelled node (the run
+    is stopped, or a parallel branch failed) is recorded as ``stopped`` before the
+    cancellation goes on.
     """
     executor, recorder = state.executor, state.recorder
     started = executor.now()
@@ -142,8 +175,13 @@ async def execute_node(
         pinned=node.id in state.pins,
         container_id=scope.container_id if scope else None,
         container_index=scope.index if scope else None,
+        index=recorder.next_node_index(),
+        predecessor_node_id=predecessor,
+        created_at=epoch(started),
     )
-    recorder.emit("node_started", node.id, node_type=node.type, title=node.title, run_id=run.id)
+    # Inputs known before the node runs: the Start node's validated run inputs.
+    known = dict(state.start_inputs) if node.id == state.plan.root_id else {}
+    recorder.emit("node_started", node.id, **_node_fields(state, run), inputs=known)
     ctx = NodeContext(node=node, pool=pool, state=state, run=run, scope=scope)
     try:
         result, error = await _run_with_retries(ctx)
@@ -158,9 +196,9 @@ async def execute_node(
             result.process_data,
         )
         pool.set_outputs(node.id, result.outputs)
-        if result.stream is not None:
-            recorder.stream_answer(node.id, result.stream)
-        elif node.type == "llm" and run.pinned and result.outputs.get("text"):
-            recorder.emit("text_chunk", node.id, text=str(result.outputs["text"]))
+        if node.type == "answer":
+            recorder.answer_finished(str(result.outputs.get("answer", "")))
+        if succeeded is not None:
+            succeeded(result)
     _finish(state, run, started)
     return run, result, error

@@ -62,16 +62,22 @@ async def run_graph(
     """Run the plan to the end and return the result (never raises for a failed run)."""
     recorder = recorder or RunRecorder()
     plan = run_input.plan
-    started = executor.now()
-    run_id = executor.new_id()
+    run_id = run_input.run_id or executor.new_id()
+    started = recorder.start(run_id, executor.now)
     pool = _seed_pool(run_input, run_id, int(started.timestamp()))
-    recorder.emit("workflow_started", None, id=run_id, inputs=run_input.inputs)
+    recorder.emit(
+        "workflow_started",
+        None,
+        id=run_id,
+        workflow_id=run_input.workflow_id,
+        inputs=run_input.inputs,
+    )
     root = plan.nodes.get(plan.root_id)
     try:
         variables: list[dict[str, Any]] = root.data.get("variables") or [] if root else []
         start_inputs = validate_start_inputs(variables, run_input.inputs)
     except RunInputError as err:
-        return _finish(recorder, pool, "failed", str(err), {}, executor.now() - started)
+        return _finish(recorder, pool, "failed", str(err), {})
 
     async def run_subgraph(start_id: str, frame: VariablePool, scope: Scope) -> SubgraphOutcome:
         container = plan.nodes[start_id].parent_id
@@ -91,11 +97,9 @@ async def run_graph(
         if run.node_type == "end" and run.status == "succeeded" and run.container_id is None:
             outputs.update(run.outputs)
     if outcome.error is not None:
-        return _finish(
-            recorder, pool, "failed", outcome.error.message, outputs, executor.now() - started
-        )
+        return _finish(recorder, pool, "failed", outcome.error.message, outputs)
     status: RunStatus = "partial-succeeded" if recorder.exceptions_count else "succeeded"
-    return _finish(recorder, pool, status, None, outputs, executor.now() - started)
+    return _finish(recorder, pool, status, None, outputs)
 
 
 def _finish(
@@ -104,26 +108,18 @@ def _finish(
     status: RunStatus,
     error: str | None,
     outputs: dict[str, Any],
-    elapsed: Any,
 ) -> GraphRunResult:
-    result = GraphRunResult(
+    """Record ``workflow_finished`` and sum the run up."""
+    elapsed, total_steps = recorder.finish_run(status, outputs, error)
+    return GraphRunResult(
         status=status,
+        run_id=recorder.run_id,
         outputs=outputs,
         answer=recorder.answer,
         error=error,
         node_runs=list(recorder.node_runs),
         conversation_variables=pool.items("conversation"),
         exceptions_count=recorder.exceptions_count,
-        total_steps=len(recorder.node_runs),
-        elapsed=elapsed.total_seconds(),
+        total_steps=total_steps,
+        elapsed=elapsed,
     )
-    recorder.emit(
-        "workflow_finished",
-        None,
-        status=status,
-        outputs=outputs,
-        error=error,
-        exceptions_count=recorder.exceptions_count,
-        total_steps=result.total_steps,
-    )
-    return result

@@ -1,4 +1,4 @@
-"""Answer: renders its template (markdown form) and streams it to the chat."""
+"""Answer: renders its template (markdown form); the engine streams it (engine/stream.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def run(ctx: NodeContext) -> NodeResult:
         value = ctx.pool.get(selector)
         candidates = as_list(value) if isinstance(value, list) else [value]
         files.extend(v for v in candidates if "transfer_method" in as_dict(v))
-    return NodeResult(outputs={"answer": text, "files": files}, stream=text)
+    return NodeResult(outputs={"answer": text, "files": files})
 
 
 SPECS = [NodeSpec(type="answer", validate=validate, outputs=outputs)]

@@ -37,7 +37,7 @@ async def _run_item(ctx: NodeContext, index: int, item: Any) -> Any:
     frame = ctx.pool.child()
     frame.set(node_id, "item", item)
     frame.set(node_id, "index", index)
-    ctx.state.recorder.emit("iteration_next", node_id, index=index)
+    ctx.container_event("iteration_next", index=index)
     outcome = await ctx.state.run_subgraph(str(data["start_node_id"]), frame, Scope(node_id, index))
     mode = str(data.get("error_handle_mode", "terminated"))
     if outcome.error is not None:
@@ -61,6 +61,25 @@ def flatten(results: list[Any]) -> list[Any]:
     return flat
 
 
+async def _run_items(ctx: NodeContext, values: list[Any]) -> list[Any]:
+    data = ctx.data
+    if not data.get("is_parallel"):
+        return [await _run_item(ctx, i, v) for i, v in enumerate(values)]
+    limit = asyncio.Semaphore(max(1, min(MAX_PARALLEL, int(data.get("parallel_nums") or 10))))
+
+    async def bounded(index: int, item: Any) -> Any:
+        async with limit:
+            return await _run_item(ctx, index, item)
+
+    tasks = [asyncio.create_task(bounded(i, v)) for i, v in enumerate(values)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+
+
 async def run(ctx: NodeContext) -> NodeResult:
     """Items run in frames of their own; outputs keep the input order."""
     data = ctx.data
@@ -70,28 +89,26 @@ async def run(ctx: NodeContext) -> NodeResult:
     if not isinstance(items, list):
         raise NodeError("Iterator variable must be an array", "IteratorVariableNotFoundError")
     values: list[Any] = items  # pyright: ignore[reportUnknownVariableType]
-    ctx.state.recorder.emit("iteration_started", ctx.node.id, count=len(values))
-    if data.get("is_parallel"):
-        limit = asyncio.Semaphore(max(1, min(MAX_PARALLEL, int(data.get("parallel_nums") or 10))))
-
-        async def bounded(index: int, item: Any) -> Any:
-            async with limit:
-                return await _run_item(ctx, index, item)
-
-        tasks = [asyncio.create_task(bounded(i, v)) for i, v in enumerate(values)]
-        try:
-            results = list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            raise
-    else:
-        results = [await _run_item(ctx, i, v) for i, v in enumerate(values)]
+    inputs = {"iterator_selector": values}
+    started, count = ctx.state.executor.now(), len(values)
+    meta = {"iterator_length": count}
+    ctx.container_event("iteration_started", inputs=inputs, count=count, metadata=meta)
+    done = {"inputs": inputs, "count": count, "steps": count}
+    try:
+        results = await _run_items(ctx, values)
+    except NodeError as err:
+        ctx.container_completed(
+            "iteration_completed", started, **done, outputs={}, status="failed", error=err.message
+        )
+        raise
     results = [r for r in results if r is not _DROP]
     if data.get("flatten_output", True):
         results = flatten(results)
-    ctx.state.recorder.emit("iteration_completed", ctx.node.id, count=len(values))
-    return NodeResult(inputs={"iterator_selector": values}, outputs={"output": results})
+    outputs = {"output": results}
+    ctx.container_completed(
+        "iteration_completed", started, **done, outputs=outputs, status="succeeded", error=None
+    )
+    return NodeResult(inputs=inputs, outputs=outputs)
 
 
 SPECS = [

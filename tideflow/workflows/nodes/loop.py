@@ -61,7 +61,10 @@ async def run(ctx: NodeContext) -> NodeResult:
         labels.append(label)
         frame.set(node_id, label, _initial(ctx, var), str(var.get("var_type") or "string"))
     count = min(MAX_LOOP_COUNT, max(1, int(data.get("loop_count") or 1)))
-    ctx.state.recorder.emit("loop_started", node_id, loop_count=count)
+    inputs = {label: frame.get([node_id, label]) for label in labels}
+    started = ctx.state.executor.now()
+    meta = {"loop_length": count}
+    ctx.container_event("loop_started", inputs=inputs, loop_count=count, metadata=meta)
     rounds, reason = 0, "loop_completed"
     if _should_break(ctx, frame):
         reason = "loop_break"
@@ -72,17 +75,36 @@ async def run(ctx: NodeContext) -> NodeResult:
         )
         rounds += 1
         if outcome.error is not None:
+            ctx.container_completed(
+                "loop_completed",
+                started,
+                rounds=rounds,
+                steps=rounds,
+                reason="error",
+                inputs=inputs,
+                outputs={},
+                status="failed",
+                error=outcome.error.message,
+            )
             raise NodeError(outcome.error.message, outcome.error.error_type)
         if outcome.loop_end_reached or _should_break(ctx, frame):
             reason = "loop_break"
         else:
-            ctx.state.recorder.emit("loop_next", node_id, index=rounds)
-    values = {label: frame.get([node_id, label]) for label in labels}
-    ctx.state.recorder.emit("loop_completed", node_id, rounds=rounds, reason=reason)
-    return NodeResult(
-        outputs={**values, "loop_round": rounds},
-        process_data={"completed_reason": reason},
+            values = {label: frame.get([node_id, label]) for label in labels}
+            ctx.container_event("loop_next", index=rounds, pre_loop_output=values)
+    outputs = {**{label: frame.get([node_id, label]) for label in labels}, "loop_round": rounds}
+    ctx.container_completed(
+        "loop_completed",
+        started,
+        rounds=rounds,
+        steps=rounds,
+        reason=reason,
+        inputs=inputs,
+        outputs=outputs,
+        status="succeeded",
+        error=None,
     )
+    return NodeResult(inputs=inputs, outputs=outputs, process_data={"completed_reason": reason})
 
 
 async def run_marker(_ctx: NodeContext) -> NodeResult:
