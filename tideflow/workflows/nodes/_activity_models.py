@@ -1,6 +1,7 @@
 """Pure helpers of activity modules that workflow code calls, imported passed-through.
 
-Imported lazily so the engine loads (and unit tests run) without the activity modules.
+The activity modules themselves are imported lazily (and passed through the workflow sandbox),
+so the engine loads (and unit tests run) without them.
 """
 
 from __future__ import annotations

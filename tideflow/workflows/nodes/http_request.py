@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tideflow.workflows.engine.context import JSON_OBJECT, NodeContext, NodeResult
+from tideflow.workflows.nodes._activity_models import build_http_request
 from tideflow.workflows.nodes._common import as_dict, require
 from tideflow.workflows.nodes.spec import ConfigProblems, NodeSpec
 
@@ -50,8 +51,6 @@ def _timeout_seconds(data: dict[str, Any]) -> float:
 
 async def run(ctx: NodeContext) -> NodeResult:
     """Build the request with the activity module's pure builder, then send it."""
-    from tideflow.workflows.nodes._activity_models import build_http_request
-
     request = build_http_request(ctx.node.id, ctx.data, ctx.render, ctx.pool.get)
     result = await ctx.call_activity(
         ACTIVITY,
