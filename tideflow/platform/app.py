@@ -19,6 +19,10 @@ from tideflow.platform.api.routes import (
     console_settings,
     console_workflows,
     service_app,
+    service_chat,
+    service_conversations,
+    service_files,
+    service_rerun,
     service_workflows,
 )
 from tideflow.platform.bootstrap import bootstrap_owner
@@ -63,6 +67,10 @@ def create_app() -> FastAPI:
         console_workflows,
         console_settings,
         service_workflows,
+        service_rerun,
+        service_chat,
+        service_conversations,
+        service_files,
         service_app,
     ):
         app.include_router(module.router)

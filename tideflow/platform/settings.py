@@ -55,10 +55,31 @@ class Settings(BaseSettings):
     # remote_url files fetched for extraction (Dify's 15 MB upload limit).
     file_fetch_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
 
+    # POST /v1/files/upload: largest accepted file (Dify's 15 MB) and refused extensions.
+    upload_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1)
+    upload_blocked_extensions: list[str] = Field(
+        default_factory=lambda: [
+            "exe",
+            "dll",
+            "so",
+            "dylib",
+            "bat",
+            "cmd",
+            "com",
+            "msi",
+            "scr",
+            "ps1",
+            "sh",
+            "jar",
+        ]
+    )
+
     # Code node limits (Dify's defaults where Dify has one).
     code_timeout_s: float = Field(default=15.0, gt=0)
     code_memory_mb: int = Field(default=512, ge=32)
     code_max_output_bytes: int = Field(default=1_000_000, ge=1024)
+    # Sandbox processes kept started per language, each used for one run (0: start per run).
+    code_pool_size: int = Field(default=2, ge=0)
 
     # Console owner created on the API's first start (a generated password is logged once).
     owner_email: str = "owner@tideflow.local"

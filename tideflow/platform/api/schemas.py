@@ -169,6 +169,10 @@ class RunDetail(BaseModel):
     elapsed_time: float
 
 
+# Pages past this are refused (400), not sent to the database as an overflowing OFFSET.
+MAX_PAGE = 1_000_000
+
+
 def page_of(items: list[Any], page: int, limit: int, total: int) -> dict[str, Any]:
     """Dify's page envelope."""
     return {

@@ -20,6 +20,7 @@ from tideflow.platform.db.access_models import (
     EndUser,
     TenantMember,
 )
+from tideflow.platform.db.chat_models import Conversation, Message, MessageFeedback, UploadFile
 from tideflow.platform.db.ids import new_id, utcnow
 
 __all__ = [
@@ -28,10 +29,14 @@ __all__ = [
     "App",
     "AppEnvironmentVariable",
     "AppVersion",
+    "Conversation",
     "EndUser",
+    "Message",
+    "MessageFeedback",
     "NodeExecution",
     "Tenant",
     "TenantMember",
+    "UploadFile",
     "WorkflowRun",
     "new_id",
     "utcnow",

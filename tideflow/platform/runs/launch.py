@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from tideflow.platform.db.models import App, AppVersion, WorkflowRun
 from tideflow.platform.runs.service import RunStart, run_id_for, workflow_id_of
 from tideflow.workflows.engine.models import GraphRunInput
 from tideflow.workflows.graph.plan import ExecutionPlan
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """What a chatflow run adds: the query and the conversation's state."""
+
+    query: str
+    conversation_id: str
+    variables: dict[str, Any]
+    dialogue_count: int
 
 
 def new_run(
@@ -24,6 +35,7 @@ def new_run(
     pins: dict[str, dict[str, Any]] | None = None,
     mock_external: bool = False,
     files: list[dict[str, Any]] | None = None,
+    chat: ChatTurn | None = None,
 ) -> RunStart:
     """A run of ``plan`` (a published ``version``, or the draft when None)."""
     run_id = run_id_for(app.id, idempotency_key)
@@ -50,4 +62,13 @@ def new_run(
         pins=pins or {},
         mock_external=mock_external,
     )
+    if chat is not None:
+        run_input = run_input.model_copy(
+            update={
+                "query": chat.query,
+                "conversation_id": chat.conversation_id,
+                "conversation_variables": chat.variables or None,
+                "dialogue_count": chat.dialogue_count,
+            }
+        )
     return RunStart(row=row, run_input=run_input)

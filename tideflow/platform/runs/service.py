@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
@@ -64,6 +64,8 @@ class RunStart:
 
     row: WorkflowRun
     run_input: GraphRunInput
+    # Rows inserted with the run's (e.g. the chat turn's message, so its projection finds it).
+    companions: list[SQLModel] = field(default_factory=list[SQLModel])
 
 
 @dataclass
@@ -92,7 +94,7 @@ class RunService:
 
     async def start(self, start: RunStart) -> tuple[WorkflowRun, bool]:
         """Record and start the run; an idempotent resubmission returns the first run."""
-        row, created = await self.db(crud.claim_run, start.row)
+        row, created = await self.db(crud.claim_run, start.row, start.companions)
         if created or row.status == "running":
             await self._ensure_started(row, start.run_input)
             self.watch(row)
@@ -208,20 +210,28 @@ class RunService:
             if ended or (not events and watcher.done()):
                 # A run that failed outright records no workflow_finished: index is its id.
                 if index - 1 >= since or not ended:
-                    yield await self._finished_line(row, translator, index - 1 if ended else index)
+                    for line in await self._closing_lines(
+                        row, translator, index - 1 if ended else index
+                    ):
+                        yield line
                 return
             if loop.time() - last_sent >= self.settings.sse_ping_interval_s:
                 yield PING
                 last_sent = loop.time()
             await asyncio.sleep(self.settings.event_poll_interval_s)
 
-    async def _finished_line(
+    async def _closing_lines(
         self, row: WorkflowRun, translator: DifyEventTranslator, event_id: int
-    ) -> str:
+    ) -> list[str]:
+        """``workflow_finished`` (with the event id) and what the translator puts around it."""
         ended = await self.wait(row)
         data = run_data(ended, translator.secrets).model_dump()
         payload = {"event": "workflow_finished", "task_id": row.id, "workflow_run_id": row.id}
-        return sse_line({**payload, "data": data}, event_id)
+        lines: list[str] = []
+        for item in translator.closing({**payload, "data": data}, ended):
+            finished = item["event"] == "workflow_finished"
+            lines.append(sse_line(item, event_id if finished else None))
+        return lines
 
 
 async def _poll(channel: EventChannel, workflow_id: str, since: int) -> list[RunEvent]:

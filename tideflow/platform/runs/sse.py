@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from tideflow.platform.db.models import WorkflowRun
 from tideflow.workflows.engine.models import RunEvent
 from tideflow.workflows.graph.plan import ExecutionPlan, PlanNode
 
@@ -88,6 +89,12 @@ class DifyEventTranslator:
         else:  # chatflow events (message...) carry their own fields
             return self._wrap(name, dict(data), top_level=True)
         return self._wrap(name, body)
+
+    def closing(self, finished: dict[str, Any], run: WorkflowRun) -> list[dict[str, Any]]:
+        """The stream's last payloads, given ``workflow_finished`` and the ended run record
+        (a workflow app's stream ends with ``workflow_finished`` alone)."""
+        del run
+        return [finished]
 
     def _wrap(self, name: str, body: dict[str, Any], top_level: bool = False) -> dict[str, Any]:
         payload: dict[str, Any] = {"event": name, "task_id": self.run_id}

@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 
 from tideflow.platform.api.deps import CurrentTenant, SessionDep, SettingsDep, TenantApp
 from tideflow.platform.api.errors import ApiError, invalid_param
-from tideflow.platform.api.schemas import AppCreate, AppPublic, ImportBody, page_of
+from tideflow.platform.api.schemas import MAX_PAGE, AppCreate, AppPublic, ImportBody, page_of
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.drafts import (
     compile_checked,
@@ -31,7 +31,7 @@ MAX_DSL_BYTES = 10 * 1024 * 1024
 def list_apps(
     session: SessionDep,
     tenant: CurrentTenant,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The workspace's apps, newest first."""

@@ -19,6 +19,7 @@ from tideflow.platform.api.deps import (
 from tideflow.platform.api.errors import ApiError, not_found
 from tideflow.platform.api.routes.console_apps import refuse_mode
 from tideflow.platform.api.schemas import (
+    MAX_PAGE,
     RunDetail,
     StopBody,
     WorkflowRunBody,
@@ -30,9 +31,11 @@ from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.db.models import App, AppVersion
 from tideflow.platform.drafts import check_inputs, runnable_plan, secret_values
 from tideflow.platform.runs.launch import new_run
+from tideflow.platform.runs.service import RunStart
 from tideflow.platform.runs.sse import DifyEventTranslator, mask_secrets
 from tideflow.platform.runs.views import WorkflowRunResponse, log_entry, run_response, unix
 from tideflow.platform.settings import Settings
+from tideflow.platform.uploads import resolve_files, resolve_inputs
 from tideflow.workflows.graph.plan import ExecutionPlan
 
 router = APIRouter(prefix="/v1", tags=["service: workflows"])
@@ -60,23 +63,33 @@ async def _run_version(
     variables = envvars.list_env(session, app)
     plan = runnable_plan(ExecutionPlan.model_validate(version.plan), variables, settings.secret_key)
     check_inputs(plan, body.inputs)
+    # Uploads named by upload_file_id become the file objects nodes read.
+    inputs = resolve_inputs(session, app, plan, body.inputs)
     user = run_crud.end_user(session, app, body.user)
     start = new_run(
         app,
         plan,
         version,
-        body.inputs,
+        inputs,
         user=body.user,
         end_user_id=user.id,
         idempotency_key=idempotency_key,
-        files=body.files,
+        files=resolve_files(session, app, body.files, "files"),
     )
-    row, _created = await runs.start(start)
     secrets = secret_values(variables, settings.secret_key)
-    if body.response_mode == "async":
+    return await respond(runs, start, secrets, body.response_mode)
+
+
+async def respond(
+    runs: RunServiceDep, start: RunStart, secrets: tuple[str, ...], mode: str
+) -> Response | WorkflowRunResponse:
+    """Start the run and answer as ``mode`` asks: blocking, streaming (SSE) or async (202)."""
+    row, _created = await runs.start(start)
+    if mode == "async":
         return JSONResponse(run_response(row, secrets).model_dump(), status_code=202)
-    if body.response_mode == "streaming":
-        translator = DifyEventTranslator(row.id, version.id, plan, secrets)
+    if mode == "streaming":
+        plan = start.run_input.plan
+        translator = DifyEventTranslator(row.id, start.run_input.workflow_id, plan, secrets)
         stream = runs.stream(row, translator)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     return run_response(await runs.wait(row), secrets)
@@ -170,7 +183,7 @@ def workflow_logs(
         str | None, Query(pattern="^(succeeded|failed|stopped|running|partial-succeeded)$")
     ] = None,
     keyword: Annotated[str | None, Query(max_length=255)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     created_at__before: str | None = None,
     created_at__after: str | None = None,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Text, cast, delete, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
+from tideflow.platform.db.crud.conversations import finish_turn
 from tideflow.platform.db.models import App, EndUser, NodeExecution, WorkflowRun, utcnow
 from tideflow.workflows.engine.models import GraphRunResult
 
@@ -30,13 +32,19 @@ def end_user(session: Session, app: App, session_id: str) -> EndUser:
     return user
 
 
-def claim_run(session: Session, run: WorkflowRun) -> tuple[WorkflowRun, bool]:
-    """Insert ``run``; with an idempotency key already used, the earlier run and False."""
+def claim_run(
+    session: Session, run: WorkflowRun, companions: Sequence[SQLModel] = ()
+) -> tuple[WorkflowRun, bool]:
+    """Insert ``run`` (and rows that refer to it, e.g. a chat turn's message, in the same
+    commit); with an idempotency key already used, the earlier run and False."""
     if run.idempotency_key is not None:
         earlier = idempotent_run(session, run.app_id, run.idempotency_key)
         if earlier is not None:
             return earlier, False
     session.add(run)
+    if companions:
+        session.flush()  # the run row first: the companions' foreign keys point at it
+        session.add_all(companions)
     try:
         session.commit()
     except IntegrityError:
@@ -160,6 +168,7 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
             )
         )
     session.add(run)
+    finish_turn(session, run_id, result.status, result.error, result)
     session.commit()
     session.refresh(run)
     return run
@@ -172,4 +181,5 @@ def fail_run(session: Session, run_id: str, status: str, error: str) -> None:
         return
     run.status, run.error, run.finished_at = status, error, utcnow()
     session.add(run)
+    finish_turn(session, run_id, status, error, None)
     session.commit()

@@ -1,0 +1,67 @@
+"""Schemathesis cases generated from ``/openapi.json``, sent to the in-process API with valid
+keys: no operation answers a 5xx. Bounded: a few examples per operation, a time limit, and
+nothing leaves the process (httpx's ASGI transport)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis.errors import NonInteractiveExampleWarning
+from schemathesis.core.result import Ok
+
+from tests.api.conftest import Api
+from tests.api.test_chat import chat, import_text, remembering_chatflow
+
+EXAMPLES_PER_OPERATION = 3
+TIME_LIMIT_S = 120.0
+_REQUEST_KEYS = ("method", "url", "headers", "params", "json", "data", "files", "content")
+
+pytestmark = pytest.mark.slow
+
+
+def _request_kwargs(case: Any, headers: dict[str, str]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = case.as_transport_kwargs(base_url="http://api", headers=headers)
+    return {k: v for k, v in kwargs.items() if k in _REQUEST_KEYS and v is not None}
+
+
+async def test_no_operation_answers_5xx(api: Api) -> None:
+    spec = (await api.http.get("/openapi.json")).json()
+    schema = schemathesis.openapi.from_dict(spec)
+    workflow_key = await api.app_key(await api.import_app("simple_passthrough_workflow.yml"))
+    chat_key = await api.app_key(await import_text(api, remembering_chatflow()))
+    assert (await chat(api, chat_key, "seed")).status_code == 200
+    deadline = time.monotonic() + TIME_LIMIT_S
+    failures: list[str] = []
+    sent = 0
+    warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operation = result.ok()
+        path: str = operation.path
+        if path.startswith("/console/"):
+            keys = [api.console]
+        elif path.startswith("/v1/"):
+            keys = [workflow_key, chat_key]
+        else:
+            keys = [{}]
+        strategy = operation.as_strategy()
+        for index in range(EXAMPLES_PER_OPERATION):
+            if time.monotonic() > deadline:
+                break
+            case = strategy.example()
+            headers = keys[index % len(keys)]
+            try:
+                kwargs = _request_kwargs(case, headers)
+                response = await api.http.request(**kwargs)
+            except (httpx.InvalidURL, UnicodeEncodeError, ValueError, TypeError):
+                continue  # a request the client itself cannot send (e.g. a non-ASCII header)
+            sent += 1
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {response.text[:300]}")
+    assert sent > 50, sent
+    assert failures == []
