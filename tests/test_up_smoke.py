@@ -3,6 +3,7 @@ handled, and a clean stop on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,13 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.conftest import SHARED_DIR
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
+
+TIDEFLOW = str(Path(sys.executable).parent / "tideflow")
+PASSTHROUGH = SHARED_DIR / "conformance" / "dify-fixtures" / "simple_passthrough_workflow.yml"
 
 
 def processes_with_data_dir(data_dir: Path) -> dict[int, str]:
@@ -42,6 +47,7 @@ class UpProcess:
     """A running ``tideflow up`` whose output lines are collected as they come."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "tideflow"), "up"],
             env=env,
@@ -120,6 +126,29 @@ def test_up_healthy_runs_workflow_survives_child_death_and_stops_clean(
     assert httpx.get(f"{api}/docs", timeout=10).status_code == 200
     assert (data_dir / "temporal.db").exists()
     assert (data_dir / "app.db").exists()
+
+    # A newcomer's first app: the owner was created with a saved password, the CLI imports and
+    # publishes a Dify file, and the key runs it through the Dify-compatible API.
+    up.wait_for_line("console owner owner@tideflow.local created", timeout_s=1)
+    assert (data_dir / "owner-password").stat().st_mode & 0o077 == 0
+    imported = subprocess.run(
+        [TIDEFLOW, "app", "import", str(PASSTHROUGH), "--publish", "--key"],
+        env=up.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.returncode == 0, imported.stderr
+    key = json.loads(imported.stdout)["api_key"]
+    run = httpx.post(
+        f"{api}/v1/workflows/run",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"inputs": {"query": "hello tide"}, "user": "smoke", "response_mode": "blocking"},
+        timeout=60,
+    )
+    assert run.status_code == 200, run.text
+    assert run.json()["data"]["status"] == "succeeded"
+    assert run.json()["data"]["outputs"] == {"query": "hello tide"}
 
     # A worker that dies is reported and restarted; the stack becomes healthy again.
     workers = [

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tideflow.platform.bootstrap import read_owner_password
 from tideflow.platform.settings import Settings
 
 EXIT_FAILED = 1
@@ -43,14 +44,15 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def _session(settings: Settings) -> httpx.Client:
-    client = httpx.Client(base_url=settings.api_base_url, timeout=60)
-    if not settings.owner_password:
+    password = read_owner_password(settings)
+    if password is None:
         raise ApiCallError("set TIDEFLOW_OWNER_PASSWORD to the console owner's password")
+    client = httpx.Client(base_url=settings.api_base_url, timeout=60)
     login = _call(
         client,
         "POST",
         "/console/api/login",
-        json={"email": settings.owner_email, "password": settings.owner_password},
+        json={"email": settings.owner_email, "password": password},
     )
     client.headers["Authorization"] = f"Bearer {login['data']['access_token']}"
     return client

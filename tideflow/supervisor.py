@@ -139,6 +139,7 @@ class Supervisor:
             if child.name == "worker":
                 upgrade_database(self.settings.db_url)
                 self.say("database migrated")
+                self._bootstrap_owner()
             child.start(self.env)
             if child.name == "temporal" and not self._wait_for_port(
                 self.settings.temporal_port, 15
@@ -153,6 +154,15 @@ class Supervisor:
             return False
         self.say(f"healthy in {time.monotonic() - started:.1f} s")
         return True
+
+    def _bootstrap_owner(self) -> None:
+        from tideflow.platform.bootstrap import bootstrap_owner, owner_password_file
+
+        if bootstrap_owner(self.settings) is not None:
+            self.say(
+                f"console owner {self.settings.owner_email} created; its password is in "
+                f"{owner_password_file(self.settings).resolve()}"
+            )
 
     def print_urls(self) -> None:
         """Where a person goes next."""
