@@ -16,6 +16,7 @@ from tideflow.platform.api.errors import install_error_handlers
 from tideflow.platform.api.routes import (
     console_apps,
     console_auth,
+    console_dataset_keys,
     console_settings,
     console_workflows,
     service_app,
@@ -66,6 +67,7 @@ def create_app() -> FastAPI:
         console_apps,
         console_workflows,
         console_settings,
+        console_dataset_keys,
         service_workflows,
         service_rerun,
         service_chat,

@@ -74,7 +74,7 @@ def delete_env(var_id: str, app: TenantApp, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-def _key_public(key: ApiKey, token: str | None = None) -> ApiKeyPublic:
+def key_public(key: ApiKey, token: str | None = None) -> ApiKeyPublic:
     return ApiKeyPublic(
         id=key.id,
         type=key.kind,
@@ -90,13 +90,13 @@ def create_key(app: TenantApp, session: SessionDep) -> ApiKeyPublic:
     if len(keys.list_app_keys(session, app)) >= MAX_APP_KEYS:
         raise ApiError(400, "max_keys_exceeded", f"an app has at most {MAX_APP_KEYS} keys")
     key, token = keys.create_key(session, app.tenant_id, app.id, "app")
-    return _key_public(key, token)
+    return key_public(key, token)
 
 
 @router.get("/api-keys")
 def list_keys(app: TenantApp, session: SessionDep) -> dict[str, Any]:
     """The app's live keys, shown by prefix."""
-    return {"data": [_key_public(k) for k in keys.list_app_keys(session, app)]}
+    return {"data": [key_public(k) for k in keys.list_app_keys(session, app)]}
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)

@@ -61,3 +61,36 @@ def app_for_token(session: Session, token: str) -> App | None:
     session.commit()
     session.refresh(app)
     return app
+
+
+def list_tenant_keys(session: Session, tenant_id: str, kind: str) -> list[ApiKey]:
+    """The workspace's unrevoked keys of ``kind`` that belong to no app, oldest first."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.tenant_id == tenant_id, ApiKey.kind == kind)
+        .where(col(ApiKey.app_id).is_(None), col(ApiKey.revoked_at).is_(None))
+        .order_by(col(ApiKey.created_at))
+    )
+    return list(session.exec(query))
+
+
+def revoke_tenant_key(session: Session, tenant_id: str, kind: str, key_id: str) -> bool:
+    """Revoke one of the workspace's ``kind`` keys; False when it is not one of them."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.tenant_id != tenant_id or key.kind != kind or key.revoked_at is not None:
+        return False
+    key.revoked_at = utcnow()
+    session.add(key)
+    session.commit()
+    return True
+
+
+def tenant_for_dataset_token(session: Session, token: str) -> str | None:
+    """The workspace an unrevoked ``dataset-`` token belongs to (and note when it was used)."""
+    key = session.exec(select(ApiKey).where(ApiKey.token_hash == token_digest(token))).first()
+    if key is None or key.revoked_at is not None or key.kind != "dataset":
+        return None
+    key.last_used_at = utcnow()
+    session.add(key)
+    session.commit()
+    return key.tenant_id
