@@ -112,6 +112,9 @@ async def test_streaming_turn_follows_difys_chatflow_order(api: Api) -> None:
     assert names.index("node_started") < first_message
     message = events[first_message]
     assert message["conversation_id"] and message["message_id"] == message["id"]
+    # Each chunk names where its text came from (Dify's from_variable_selector).
+    selectors = [p["from_variable_selector"] for p in events if p["event"] == "message"]
+    assert ["conversation", "str"] in selectors and all(isinstance(s, list) for s in selectors)
     assert events[-1]["data"]["status"] == "succeeded"
     end = events[-2]
     assert end["message_id"] == message["message_id"] and "usage" in end["metadata"]

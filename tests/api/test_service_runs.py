@@ -8,6 +8,7 @@ from typing import Any
 from tests.api.conftest import Api, sse_events
 
 PARALLEL = "conditional_parallel_code_execution_workflow.yml"
+ITERATION = "array_iteration_formatting_workflow.yml"
 
 
 async def _run(api: Api, key: dict[str, str], inputs: dict[str, Any], mode: str, **headers: str):
@@ -16,6 +17,11 @@ async def _run(api: Api, key: dict[str, str], inputs: dict[str, Any], mode: str,
         json={"inputs": inputs, "user": "alice", "response_mode": mode},
         headers={**key, **headers},
     )
+
+
+def _payloads(body: str) -> list[tuple[int | None, dict[str, Any]]]:
+    """(id, payload) of each SSE message but the pings."""
+    return [(i, p) for i, p in sse_events(body) if isinstance(p, dict)]
 
 
 async def _wait_status(api: Api, key: dict[str, str], run_id: str) -> dict[str, Any]:
@@ -50,45 +56,127 @@ async def test_streaming_events_in_difys_order(api: Api) -> None:
     response = await _run(api, key, {"query": "hi"}, "streaming")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [(i, p) for i, p in sse_events(response.text) if p != "ping"]
-    names = [p["event"] for _, p in events if isinstance(p, dict)]
+    events = _payloads(response.text)
+    names = [p["event"] for _, p in events]
+    # Dify's order (cases.json #70-72): the End output streams while Start is still running.
     assert names == [
         "workflow_started",
         "node_started",
+        "text_chunk",
         "node_finished",
         "node_started",
         "node_finished",
         "workflow_finished",
     ]
     ids = [i for i, _ in events if i is not None]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert len(ids) == len(events) and ids == sorted(set(ids))
     first, last = events[0][1], events[-1][1]
-    assert isinstance(first, dict) and isinstance(last, dict)
     run_id = first["workflow_run_id"]
     assert first["data"]["id"] == run_id and first["data"]["inputs"] == {"query": "hi"}
-    assert last["data"]["status"] == "succeeded" and last["data"]["outputs"] == {"query": "hi"}
-    node = events[2][1]
-    assert isinstance(node, dict)
-    assert node["data"]["node_type"] == "start" and node["data"]["status"] == "succeeded"
+    assert first["data"]["created_at"] > 0
+    start, chunk, start_done, end, end_done = (p["data"] for _, p in events[1:6])
+    assert start["node_type"] == "start" and end["node_type"] == "end"
+    assert (start["index"], end["index"]) == (1, 2)
+    assert start["predecessor_node_id"] is None
+    assert end["predecessor_node_id"] == start["node_id"]
+    assert start["inputs"] == {"query": "hi"}
+    assert {"iteration_id", "loop_id", "extras", "created_at", "title"} <= set(start)
+    assert chunk == {"text": "hi", "from_variable_selector": [start["node_id"], "query"]}
+    assert start_done["id"] == start["id"] and end_done["id"] == end["id"] != start["id"]
+    for started, done in ((start, start_done), (end, end_done)):
+        assert done["status"] == "succeeded" and done["index"] == started["index"]
+        assert done["predecessor_node_id"] == started["predecessor_node_id"]
+        assert 0 < done["created_at"] <= done["finished_at"]
+        assert done["created_at"] == started["created_at"]
+        assert isinstance(done["elapsed_time"], float) and done["elapsed_time"] >= 0
+    assert end_done["outputs"] == {"query": "hi"}
+    assert names.count("workflow_finished") == 1
+    finished = last["data"]
+    assert finished["id"] == run_id and finished["status"] == "succeeded"
+    assert finished["outputs"] == {"query": "hi"} and finished["total_steps"] == 2
+    assert 0 < finished["created_at"] <= finished["finished_at"]
+    assert finished["exceptions_count"] == 0 and finished["files"] == []
+    assert finished["workflow_id"] == first["data"]["workflow_id"]
     assert (await _wait_status(api, key, run_id))["status"] == "succeeded"
 
 
-async def test_reattach_with_last_event_id_gets_exactly_the_rest(api: Api) -> None:
-    app_id = await api.import_app(PARALLEL)
+async def test_iteration_streams_difys_container_events(api: Api) -> None:
+    app_id = await api.import_app("array_iteration_formatting_workflow.yml")
     key = await api.app_key(app_id)
-    first = await _run(api, key, {"switch": 2}, "streaming")
-    full = [(i, p) for i, p in sse_events(first.text) if p != "ping"]
-    run_id = full[0][1]["workflow_run_id"]  # type: ignore[index]
-    for cut in range(len(full) - 1):
-        last_seen = full[cut][0]
-        again = await api.http.get(
-            f"/v1/workflow/{run_id}/events",
-            headers={**key, "Last-Event-ID": str(last_seen)},
-        )
-        rest = [(i, p) for i, p in sse_events(again.text) if p != "ping"]
-        assert [i for i, _ in full[: cut + 1] + rest] == [i for i, _ in full], cut
-        names = [p["event"] for _, p in rest]  # type: ignore[index]
-        assert names == [p["event"] for _, p in full[cut + 1 :]]  # type: ignore[index]
+    response = await _run(api, key, {}, "streaming")
+    events = [p for _, p in _payloads(response.text)]
+    names = [p["event"] for p in events]
+    assert names.count("workflow_finished") == 1 and names[-1] == "workflow_finished"
+    assert events[-1]["data"]["outputs"] == {"output": ["output: 1", "output: 2", "output: 3"]}
+    # No node events for the iteration itself or its start marker: the iteration_* stand in.
+    node_types = {p["data"]["node_type"] for p in events if p["event"].startswith("node_")}
+    assert node_types == {"start", "code", "template-transform", "end"}
+    container = [p for p in events if p["event"].startswith("iteration_")]
+    assert [p["event"] for p in container] == [
+        "iteration_started",
+        *["iteration_next"] * 3,
+        "iteration_completed",
+    ]
+    started, completed = container[0]["data"], container[-1]["data"]
+    iteration_id = started["node_id"]
+    assert started["id"] and all(p["data"]["id"] == started["id"] for p in container)
+    assert started["node_type"] == "iteration" and started["title"]
+    assert started["inputs"] == {"iterator_selector": [1, 2, 3]}
+    assert started["metadata"] == {"iterator_length": 3}
+    assert [p["data"]["index"] for p in container[1:-1]] == [0, 1, 2]
+    assert completed["status"] == "succeeded" and completed["error"] is None
+    assert completed["outputs"] == {"output": ["output: 1", "output: 2", "output: 3"]}
+    assert completed["steps"] == 3 and completed["elapsed_time"] >= 0
+    assert started["created_at"] == completed["created_at"] <= completed["finished_at"]
+    inner = [p["data"] for p in events if p["data"].get("node_type") == "template-transform"]
+    assert len(inner) == 6  # started and finished per item
+    assert all(d["iteration_id"] == iteration_id and d["loop_id"] is None for d in inner)
+    finished = [d for d in inner if "status" in d]
+    assert [d["execution_metadata"]["iteration_index"] for d in finished] == [0, 1, 2]
+    outer = [p["data"] for p in events if p["data"].get("node_type") == "end"]
+    assert outer[0]["iteration_id"] is None
+    assert outer[0]["predecessor_node_id"] == iteration_id
+
+
+async def test_secrets_are_masked_in_every_event(api: Api) -> None:
+    app_id = await api.import_app("simple_passthrough_workflow.yml", publish=False)
+    added = await api.http.post(
+        f"/console/api/apps/{app_id}/environment-variables",
+        json={"name": "token", "value_type": "secret", "value": "s3cr3t-value"},
+        headers=api.console,
+    )
+    assert added.status_code == 201, added.text
+    published = await api.http.post(
+        f"/console/api/apps/{app_id}/workflows/publish", headers=api.console
+    )
+    assert published.status_code == 201, published.text
+    key = await api.app_key(app_id)
+    response = await _run(api, key, {"query": "say s3cr3t-value"}, "streaming")
+    assert "s3cr3t-value" not in response.text
+    events = [p for _, p in _payloads(response.text)]
+    assert events[-1]["event"] == "workflow_finished"
+    assert events[-1]["data"]["outputs"] == {"query": "say ******"}
+    chunks = [p["data"]["text"] for p in events if p["event"] == "text_chunk"]
+    assert "".join(chunks) == "say ******"
+
+
+async def test_reattach_with_last_event_id_gets_exactly_the_rest(api: Api) -> None:
+    for fixture, inputs in ((PARALLEL, {"switch": 2}), (ITERATION, {})):
+        app_id = await api.import_app(fixture)
+        key = await api.app_key(app_id)
+        first = await _run(api, key, inputs, "streaming")
+        full = _payloads(first.text)
+        run_id = full[0][1]["workflow_run_id"]
+        # From the start, the stream is the same again, event for event.
+        whole = await api.http.get(f"/v1/workflow/{run_id}/events", headers=key)
+        assert _payloads(whole.text) == full
+        for cut in range(len(full)):
+            last_seen = full[cut][0]
+            again = await api.http.get(
+                f"/v1/workflow/{run_id}/events",
+                headers={**key, "Last-Event-ID": str(last_seen)},
+            )
+            assert _payloads(again.text) == full[cut + 1 :], (fixture, cut)
 
 
 async def test_async_answers_202_then_the_run_is_projected(api: Api) -> None:

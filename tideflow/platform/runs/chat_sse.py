@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from tideflow.platform.db.models import WorkflowRun
-from tideflow.platform.runs.sse import DifyEventTranslator, mask_secrets
+from tideflow.platform.runs.sse import DifyEventTranslator, created_at, mask_secrets
 from tideflow.workflows.engine.models import RunEvent
 
 _ANSWERED = ("succeeded", "partial-succeeded")
@@ -51,8 +50,9 @@ class ChatEventTranslator(DifyEventTranslator):
                 "message_id": self.message_id,
                 "conversation_id": self.conversation_id,
                 "answer": str(event.data.get("answer", "")),
-                "from_variable_selector": [event.node_id, "answer"],
-                "created_at": int(time.time()),
+                "from_variable_selector": event.data.get("from_variable_selector")
+                or [event.node_id, "answer"],
+                "created_at": created_at(event),
             }
             return mask_secrets(payload, self.secrets)
         payload = super().translate(event)

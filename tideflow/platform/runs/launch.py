@@ -61,6 +61,7 @@ def new_run(
         workflow_id=version.id if version else "draft",
         pins=pins or {},
         mock_external=mock_external,
+        run_id=run_id,
     )
     if chat is not None:
         run_input = run_input.model_copy(

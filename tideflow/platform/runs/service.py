@@ -195,42 +195,49 @@ class RunService:
     ) -> AsyncIterator[str]:
         channel, watcher = self.channel(), self.watch(row)
         loop = asyncio.get_running_loop()
-        index, last_sent, ended = 0, loop.time(), False
-        while True:
+        index, last_sent = 0, loop.time()
+        finished: RunEvent | None = None
+        while finished is None:
+            ended = watcher.done()  # before the poll: an ended run has recorded all it will
             events = await _poll(channel, row.temporal_workflow_id, index)
             for event in events:
                 index = event.index + 1
                 if event.event == "workflow_finished":
-                    ended = True
+                    finished = event
                     break
                 payload = translator.translate(event)
                 if payload is not None and event.index >= since:
                     yield sse_line(payload, event.index)
                     last_sent = loop.time()
-            if ended or (not events and watcher.done()):
-                # A run that failed outright records no workflow_finished: index is its id.
-                if index - 1 >= since or not ended:
-                    for line in await self._closing_lines(
-                        row, translator, index - 1 if ended else index
-                    ):
-                        yield line
-                return
-            if loop.time() - last_sent >= self.settings.sse_ping_interval_s:
-                yield PING
-                last_sent = loop.time()
-            await asyncio.sleep(self.settings.event_poll_interval_s)
+            if finished is None and not events and ended:
+                break  # the run ended without recording workflow_finished (it failed outright)
+            if finished is None:
+                if loop.time() - last_sent >= self.settings.sse_ping_interval_s:
+                    yield PING
+                    last_sent = loop.time()
+                await asyncio.sleep(self.settings.event_poll_interval_s)
+        # workflow_finished has the recorded event's id, or the next one when it was not
+        # recorded; a client that has seen it gets nothing more.
+        event_id = finished.index if finished is not None else index
+        if event_id >= since:
+            for line in await self._closing_lines(row, translator, finished, event_id):
+                yield line
 
     async def _closing_lines(
-        self, row: WorkflowRun, translator: DifyEventTranslator, event_id: int
+        self,
+        row: WorkflowRun,
+        translator: DifyEventTranslator,
+        finished: RunEvent | None,
+        event_id: int,
     ) -> list[str]:
-        """``workflow_finished`` (with the event id) and what the translator puts around it."""
+        """``workflow_finished`` (with the event id) and what the translator puts around it,
+        once the run's end is projected (the record gives what the event does not)."""
         ended = await self.wait(row)
-        data = run_data(ended, translator.secrets).model_dump()
-        payload = {"event": "workflow_finished", "task_id": row.id, "workflow_run_id": row.id}
+        payload = translator.finished(finished, run_data(ended, translator.secrets).model_dump())
         lines: list[str] = []
-        for item in translator.closing({**payload, "data": data}, ended):
-            finished = item["event"] == "workflow_finished"
-            lines.append(sse_line(item, event_id if finished else None))
+        for item in translator.closing(payload, ended):
+            is_finished = item["event"] == "workflow_finished"
+            lines.append(sse_line(item, event_id if is_finished else None))
         return lines
 
 

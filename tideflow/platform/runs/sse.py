@@ -1,7 +1,9 @@
 """Dify's SSE events (``workflow_started``, ``node_started``...) from the run's recorded events.
 
 The recorder's event index is the SSE ``id``, so a client reattaching with ``Last-Event-ID``
-continues exactly after the last event it saw.
+continues exactly after the last event it saw. Node and container events carry their own
+execution id, order, predecessor, container and times, so a stream reattached past a node's
+``node_started`` still maps its ``node_finished`` in full.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from typing import Any
 
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.workflows.engine.models import RunEvent
-from tideflow.workflows.graph.plan import ExecutionPlan, PlanNode
+from tideflow.workflows.graph.plan import ExecutionPlan
 
 # Recorder events with no Dify SSE counterpart.
 _INTERNAL = frozenset({"node_skipped", "variable_updated"})
+# Node types Dify sends no node events for: a container's start marker, and the container
+# itself (its iteration_* / loop_* events stand for it).
+_SILENT_NODE_TYPES = frozenset({"iteration-start", "loop-start", "iteration", "loop"})
+_NODE_EVENTS = frozenset({"node_started", "node_finished", "node_retry"})
 
 
 def mask_secrets(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -43,14 +49,9 @@ def sse_line(payload: dict[str, Any], event_id: int | None = None) -> str:
 PING = "event: ping\n\n"
 
 
-@dataclass
-class _NodeInfo:
-    exec_id: str
-    node_id: str
-    node_type: str
-    title: str
-    index: int
-    created_at: int
+def created_at(event: RunEvent) -> int:
+    """When the event was recorded (epoch seconds; now for an event recorded without a clock)."""
+    return event.created_at or int(time.time())
 
 
 @dataclass
@@ -61,34 +62,66 @@ class DifyEventTranslator:
     workflow_id: str
     plan: ExecutionPlan | None
     secrets: tuple[str, ...] = ()
-    _nodes: dict[str, _NodeInfo] = field(default_factory=dict[str, _NodeInfo])
-    _latest: dict[str, _NodeInfo] = field(default_factory=dict[str, _NodeInfo])
+    # The node_started data of each node's latest execution (node_retry carries none of it).
+    _started: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
 
     def translate(self, event: RunEvent) -> dict[str, Any] | None:
-        """The Dify payload for ``event`` (None when Dify has no such event)."""
-        now = int(time.time())
+        """The Dify payload for ``event`` (None when Dify has no such event).
+
+        ``workflow_finished`` also gives None: the stream sends it through ``finished``.
+        """
         name, data = event.event, event.data
         if name in _INTERNAL or name == "workflow_finished":
             return None
+        if name in _NODE_EVENTS:
+            node_type = data.get("node_type") or self._started.get(event.node_id or "", {}).get(
+                "node_type"
+            )
+            if node_type in _SILENT_NODE_TYPES:
+                return None
         if name == "workflow_started":
             body: dict[str, Any] = {
                 "id": self.run_id,
                 "workflow_id": self.workflow_id,
                 "inputs": data.get("inputs", {}),
-                "created_at": now,
+                "created_at": created_at(event),
                 "reason": "initial",
             }
         elif name == "node_started":
-            body = self._node_started(event, now)
+            self._started[event.node_id or ""] = {**data, "started_at": created_at(event)}
+            body = self._node_started(event)
         elif name in ("node_finished", "node_retry"):
-            body = self._node_finished(event, now)
+            body = self._node_finished(event)
         elif name == "text_chunk":
-            body = {"text": data.get("text", ""), "from_variable_selector": [event.node_id, "text"]}
+            selector = data.get("from_variable_selector") or [event.node_id, "text"]
+            body = {"text": data.get("text", ""), "from_variable_selector": selector}
         elif name.startswith(("iteration_", "loop_")):
-            body = self._container(event, now)
+            body = self._container(event)
         else:  # chatflow events (message...) carry their own fields
             return self._wrap(name, dict(data), top_level=True)
         return self._wrap(name, body)
+
+    def finished(self, event: RunEvent | None, fallback: dict[str, Any]) -> dict[str, Any]:
+        """``workflow_finished`` from the recorded event, over ``fallback`` (the ended run's
+        record as Dify's ``data``: the fields the event lacks, or all of them when the run
+        ended without recording it)."""
+        body = dict(fallback)
+        if event is not None:
+            data = event.data
+            body.update(
+                id=self.run_id,
+                workflow_id=self.workflow_id,
+                status=data.get("status", body.get("status")),
+                outputs=data.get("outputs", body.get("outputs")),
+                error=data.get("error"),
+                elapsed_time=data.get("elapsed", body.get("elapsed_time", 0.0)),
+                total_steps=data.get("total_steps", body.get("total_steps", 0)),
+                exceptions_count=data.get("exceptions_count", body.get("exceptions_count", 0)),
+                created_at=data.get("started_at") or body.get("created_at"),
+                finished_at=data.get("finished_at") or body.get("finished_at"),
+            )
+        body.setdefault("files", list[Any]())
+        return self._wrap("workflow_finished", body)
 
     def closing(self, finished: dict[str, Any], run: WorkflowRun) -> list[dict[str, Any]]:
         """The stream's last payloads, given ``workflow_finished`` and the ended run record
@@ -105,88 +138,99 @@ class DifyEventTranslator:
             payload["data"] = body
         return mask_secrets(payload, self.secrets)
 
-    def _plan_node(self, node_id: str | None) -> PlanNode | None:
-        return self.plan.nodes.get(node_id or "") if self.plan is not None else None
-
-    def _containers(self, node_id: str) -> dict[str, str | None]:
-        node = self._plan_node(node_id)
-        parent = self._plan_node(node.parent_id) if node and node.parent_id else None
-        kind = parent.type if parent else None
+    def _node_fields(self, event: RunEvent, data: dict[str, Any]) -> dict[str, Any]:
+        """What node_started, node_finished and node_retry share."""
+        node_id = event.node_id or ""
+        node = self.plan.nodes.get(node_id) if self.plan is not None else None
         return {
-            "iteration_id": parent.id if parent and kind == "iteration" else None,
-            "loop_id": parent.id if parent and kind == "loop" else None,
+            "id": str(data.get("run_id", "")),
+            "node_id": node_id,
+            "node_type": data.get("node_type") or (node.type if node else ""),
+            "title": data.get("title") or (node.title if node else ""),
+            "index": data.get("index", 0),
+            "predecessor_node_id": data.get("predecessor_node_id"),
+            "iteration_id": data.get("iteration_id"),
+            "loop_id": data.get("loop_id"),
         }
 
-    def _node_started(self, event: RunEvent, now: int) -> dict[str, Any]:
-        data, node_id = event.data, event.node_id or ""
-        info = _NodeInfo(
-            exec_id=str(data.get("run_id", "")),
-            node_id=node_id,
-            node_type=str(data.get("node_type", "")),
-            title=str(data.get("title", "")),
-            index=len(self._nodes) + 1,
-            created_at=now,
-        )
-        self._nodes[info.exec_id] = info
-        self._latest[node_id] = info
-        return {**self._node_fields(info), "inputs": None, "extras": {}}
-
-    def _node_fields(self, info: _NodeInfo) -> dict[str, Any]:
+    def _node_started(self, event: RunEvent) -> dict[str, Any]:
+        data = event.data
         return {
-            "id": info.exec_id,
-            "node_id": info.node_id,
-            "node_type": info.node_type,
-            "title": info.title,
-            "index": info.index,
-            "predecessor_node_id": None,
-            "created_at": info.created_at,
-            **self._containers(info.node_id),
+            **self._node_fields(event, data),
+            "inputs": data.get("inputs"),
+            "inputs_truncated": False,
+            "created_at": created_at(event),
+            "extras": {},
         }
 
-    def _node_finished(self, event: RunEvent, now: int) -> dict[str, Any]:
-        data, node_id = event.data, event.node_id or ""
-        info = self._nodes.get(str(data.get("run_id", ""))) or self._latest.get(node_id)
-        if info is None:  # not seen starting: a reattach that began past its start
-            node = self._plan_node(node_id)
-            info = _NodeInfo(
-                "", node_id, node.type if node else "", node.title if node else "", 0, now
-            )
+    def _node_finished(self, event: RunEvent) -> dict[str, Any]:
+        data, now = event.data, created_at(event)
+        if event.event == "node_retry":
+            # The attempt's record holds only its error: the rest is its execution's start.
+            started = self._started.get(event.node_id or "", {})
+            source = {**started, **data}
+            started_at = int(started.get("started_at") or now)
+            status, elapsed, finished_at = "retry", float(now - started_at), now
+        else:
+            source, started_at = data, int(data.get("started_at") or now)
+            status, elapsed = data.get("status"), data.get("elapsed", 0.0)
+            finished_at = int(data.get("finished_at") or now)
         body: dict[str, Any] = {
-            **self._node_fields(info),
-            "inputs": None,
-            "process_data": None,
+            **self._node_fields(event, source),
+            "inputs": source.get("inputs"),
+            "inputs_truncated": False,
+            "process_data": data.get("process_data"),
+            "process_data_truncated": False,
             "outputs": data.get("outputs"),
-            "status": data.get("status", "failed" if event.event == "node_retry" else None),
+            "outputs_truncated": False,
+            "status": status,
             "error": data.get("error"),
-            "elapsed_time": data.get("elapsed", 0.0),
-            "execution_metadata": {},
-            "finished_at": now,
+            "elapsed_time": elapsed,
+            "execution_metadata": _execution_metadata(source),
+            "created_at": started_at,
+            "finished_at": finished_at,
             "files": list[Any](),
         }
         if event.event == "node_retry":
             body["retry_index"] = data.get("retry_index", 0)
         return body
 
-    def _container(self, event: RunEvent, now: int) -> dict[str, Any]:
-        node_id = event.node_id or ""
-        info = self._latest.get(node_id)
-        node = self._plan_node(node_id)
+    def _container(self, event: RunEvent) -> dict[str, Any]:
+        data, node_id = event.data, event.node_id or ""
+        node = self.plan.nodes.get(node_id) if self.plan is not None else None
         body: dict[str, Any] = {
-            "id": info.exec_id if info else "",
+            "id": str(data.get("run_id", "")),
             "node_id": node_id,
-            "node_type": node.type if node else "",
-            "title": node.title if node else "",
-            "created_at": now,
+            "node_type": data.get("node_type") or (node.type if node else ""),
+            "title": data.get("title") or (node.title if node else ""),
+            "created_at": created_at(event),
             "extras": {},
         }
-        data = event.data
         if event.event.endswith("_started"):
-            body.update(inputs={}, metadata=dict(data))
+            body.update(inputs=data.get("inputs", {}), metadata=data.get("metadata", {}))
         elif event.event.endswith("_next"):
             body["index"] = data.get("index", 0)
+            if event.event == "loop_next":
+                body["pre_loop_output"] = data.get("pre_loop_output")
+            else:
+                body["pre_iteration_output"] = data.get("pre_iteration_output")
         else:
             body.update(
-                outputs=None, status="succeeded", steps=data.get("count", data.get("rounds"))
+                created_at=data.get("started_at") or body["created_at"],
+                inputs=data.get("inputs", {}),
+                outputs=data.get("outputs"),
+                status=data.get("status", "succeeded"),
+                error=data.get("error"),
+                elapsed_time=data.get("elapsed", 0.0),
+                total_tokens=0,
+                execution_metadata={},
+                finished_at=data.get("finished_at") or body["created_at"],
+                steps=data.get("steps", data.get("count", data.get("rounds", 0))),
             )
-            body.update(finished_at=now, execution_metadata=dict(data))
         return body
+
+
+def _execution_metadata(data: dict[str, Any]) -> dict[str, Any]:
+    """Dify's container keys of ``execution_metadata`` (a node inside an iteration or loop)."""
+    keys = ("iteration_id", "iteration_index", "loop_id", "loop_index")
+    return {key: data[key] for key in keys if data.get(key) is not None}
