@@ -147,6 +147,9 @@ def running_server() -> Iterator[str]:
         thread.join(timeout=10)
 
 
+UseSettings = Callable[..., Settings]
+
+
 def apply_settings(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> Settings:
     """Set TIDEFLOW_* variables (``data_dir`` as the data dir) and return fresh settings."""
     monkeypatch.setenv("TIDEFLOW_DATA_DIR", str(data_dir))

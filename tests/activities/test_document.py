@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import docx
@@ -14,7 +12,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from tests.activities.support import apply_settings, running_server
+from tests.activities.support import UseSettings
 from tideflow.activities.document import (
     EXTRACTORS,
     DocumentExtractInput,
@@ -22,23 +20,7 @@ from tideflow.activities.document import (
     extract_document,
 )
 from tideflow.activities.files import save_file
-from tideflow.platform.settings import Settings, get_settings
-
-UseSettings = Callable[..., Settings]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with running_server() as url:
-        yield url
-
-
-@pytest.fixture
-def use_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UseSettings]:
-    """Settings from TIDEFLOW_* variables, data dir in tmp; the cache is cleared after."""
-    yield lambda **env: apply_settings(monkeypatch, tmp_path, **env)
-    monkeypatch.undo()  # the environment first, so no later get_settings() sees the tmp one
-    get_settings.cache_clear()
+from tideflow.platform.settings import Settings
 
 
 @pytest.fixture

@@ -4,40 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.activities.support import (
     PNG,
-    apply_settings,
+    UseSettings,
     build,
     echoed,
     fails,
     free_port,
     http_node,
     run,
-    running_server,
 )
 from tideflow.activities.files import load_file, save_file
-from tideflow.platform.settings import Settings, get_settings
-
-UseSettings = Callable[..., Settings]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with running_server() as url:
-        yield url
-
-
-@pytest.fixture
-def use_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UseSettings]:
-    """Settings from TIDEFLOW_* variables, data dir in tmp; the cache is cleared after."""
-    yield lambda **env: apply_settings(monkeypatch, tmp_path, **env)
-    monkeypatch.undo()  # the environment first, so no later get_settings() sees the tmp one
-    get_settings.cache_clear()
+from tideflow.platform.settings import Settings
 
 
 @pytest.fixture

@@ -6,40 +6,20 @@ import asyncio
 import ipaddress
 import json
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.activities.support import (
-    apply_settings,
+    UseSettings,
     build,
     echoed,
     fails,
     http_node,
     run,
-    running_server,
     seen,
 )
 from tideflow.activities.ssrf import blocked_reason
-from tideflow.platform.settings import Settings, get_settings
-
-UseSettings = Callable[..., Settings]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    with running_server() as url:
-        yield url
-
-
-@pytest.fixture
-def use_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UseSettings]:
-    """Settings from TIDEFLOW_* variables, data dir in tmp; the cache is cleared after."""
-    yield lambda **env: apply_settings(monkeypatch, tmp_path, **env)
-    monkeypatch.undo()  # the environment first, so no later get_settings() sees the tmp one
-    get_settings.cache_clear()
 
 
 @pytest.mark.parametrize(
