@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tideflow.platform.db.session import get_engine
 from tideflow.platform.temporal import DATA_CONVERTER
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -100,3 +102,25 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 def task_queue() -> str:
     """A task queue of this test's own, so tests never steal each other's tasks."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+POSTGRES_URL = os.environ.get("TIDEFLOW_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind; Postgres gets a schema of its own per test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'app.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("TIDEFLOW_TEST_POSTGRES_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = get_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    get_engine.cache_clear()
+    with get_engine(POSTGRES_URL).begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

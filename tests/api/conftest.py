@@ -3,7 +3,6 @@ server, with a worker on the test's own task queue."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,28 +24,8 @@ from tideflow.platform.temporal import TideflowTemporal
 from tideflow.worker import registered_activities, registered_workflows
 
 FIXTURES = SHARED_DIR / "conformance" / "dify-fixtures"
-POSTGRES_URL = os.environ.get("TIDEFLOW_TEST_POSTGRES_URL")
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind; Postgres gets a schema of its own per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'app.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("TIDEFLOW_TEST_POSTGRES_URL is not set")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = get_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    get_engine.cache_clear()
-    with get_engine(POSTGRES_URL).begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture

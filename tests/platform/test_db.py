@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlmodel import Session, select
 
 from tideflow.platform.db.migrate import alembic_config, upgrade_database
 from tideflow.platform.db.models import App, AppVersion, Tenant, WorkflowRun
 from tideflow.platform.db.session import get_engine
 
-POSTGRES_URL = os.environ.get("TIDEFLOW_TEST_POSTGRES_URL")
 TABLES = {"tenant", "app", "appversion", "workflowrun", "alembic_version"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of each kind; Postgres gets a schema of its own per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'app.db'}"
-        return
-    if not POSTGRES_URL:
-        pytest.skip("TIDEFLOW_TEST_POSTGRES_URL is not set")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = get_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:
