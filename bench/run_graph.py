@@ -37,8 +37,8 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
-from collections.abc import AsyncIterator, Sequence  # noqa: E402
-from contextlib import asynccontextmanager  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from contextlib import AbstractAsyncContextManager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from importlib.metadata import version as _pkg_version  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -47,12 +47,9 @@ from typing import Any  # noqa: E402
 
 import yaml  # noqa: E402
 from temporalio.client import Client, WorkflowFailureError  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from tideflow.local_run import execute_graph, graph_worker  # noqa: E402
+from tideflow.local_run import embedded_dev_server, execute_graph, graph_worker  # noqa: E402
 from tideflow.platform.settings import Settings  # noqa: E402
-from tideflow.temporal_server import SEARCH_ATTRIBUTES, temporal_binary  # noqa: E402
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent  # noqa: E402
 from tideflow.workflows.graph import DSLError, compile_plan, load_app, validate_app  # noqa: E402
 from tideflow.workflows.graph.plan import ExecutionPlan  # noqa: E402
@@ -167,32 +164,9 @@ def build_plan(doc: dict[str, Any], pinned: Sequence[str]) -> tuple[ExecutionPla
 # =============================================================================
 # Temporal
 # =============================================================================
-@asynccontextmanager
-async def durable_dev_server(db_dir: Path) -> AsyncIterator[Client]:
+def durable_dev_server(db_dir: Path) -> AbstractAsyncContextManager[Client]:
     """One embedded dev server persisting to SQLite (WAL, synchronous=normal)."""
-    extra = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
-    for attribute in SEARCH_ATTRIBUTES:
-        extra += ["--search-attribute", attribute]
-    # The dev server prints a banner on the stdout it inherits: keep ours for the JSON report.
-    sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            dev_server_database_filename=str(db_dir / "temporal.db"),
-            data_converter=pydantic_data_converter,
-            dev_server_extra_args=extra,
-            dev_server_log_level="error",
-            ui=False,
-        )
-    finally:
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
-    try:
-        yield env.client
-    finally:
-        await env.shutdown()
+    return embedded_dev_server(db_dir / "temporal.db")
 
 
 async def count_events(client: Client, workflow_id: str) -> Counter[str]:

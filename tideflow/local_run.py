@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from tideflow.platform.settings import Settings
 from tideflow.platform.temporal import DATA_CONVERTER, TideflowTemporal
-from tideflow.temporal_server import SEARCH_ATTRIBUTES, temporal_binary
+from tideflow.temporal_server import SEARCH_ATTRIBUTES, SQLITE_PRAGMAS, temporal_binary
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
 from tideflow.workflows.graph import DSLError, Problem, compile_plan, load_app, validate_app
 from tideflow.workflows.graph.plan import ExecutionPlan
@@ -105,9 +105,19 @@ async def temporal_client(settings: Settings) -> AsyncGenerator[Client]:
     if settings.temporal_address is not None:
         yield await TideflowTemporal(settings).connect()
         return
+    async with embedded_dev_server() as client:
+        yield client
+
+
+@asynccontextmanager
+async def embedded_dev_server(db_file: Path | None = None) -> AsyncGenerator[Client]:
+    """A dev server of this process: in memory, or persisting to ``db_file`` (WAL)."""
     extra: list[str] = []
     for attribute in SEARCH_ATTRIBUTES:
         extra += ["--search-attribute", attribute]
+    if db_file is not None:
+        for pragma in SQLITE_PRAGMAS:
+            extra += ["--sqlite-pragma", pragma]
     # The dev server prints a banner on its stdout, which it inherits from us: point our fd 1
     # at stderr while it starts, so `tideflow run` keeps stdout for its JSON.
     sys.stdout.flush()
@@ -116,6 +126,7 @@ async def temporal_client(settings: Settings) -> AsyncGenerator[Client]:
     try:
         env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]
             dev_server_existing_path=temporal_binary(),
+            dev_server_database_filename=str(db_file) if db_file is not None else None,
             data_converter=DATA_CONVERTER,
             dev_server_extra_args=extra,
             dev_server_log_level="error",

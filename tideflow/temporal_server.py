@@ -10,6 +10,8 @@ from tideflow.platform.settings import Settings
 
 # Search attributes every run is tagged with, so the Temporal UI can filter by tenant and app.
 SEARCH_ATTRIBUTES = ("TenantId=Keyword", "AppId=Keyword")
+# SQLite settings of a persistent dev server (see dev_server_argv for why).
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 
 def temporal_binary() -> str:
@@ -43,13 +45,11 @@ def dev_server_argv(settings: Settings) -> list[str]:
         "--ui-port",
         str(settings.temporal_ui_port),
         "--ui-disable-news-fetch",
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
         "--log-level",
         "warn",
     ]
+    for pragma in SQLITE_PRAGMAS:
+        argv += ["--sqlite-pragma", pragma]
     for attribute in SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", attribute]
     return argv
