@@ -49,7 +49,12 @@ async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0
 
 
 async def run_worker(settings: Settings) -> None:
-    """Serve the task queue until SIGINT/SIGTERM, then drain and stop."""
+    """Serve the task queue until SIGINT/SIGTERM, then drain and stop.
+
+    Code-node sandboxes are pre-started for the worker's lifetime and killed after the drain.
+    """
+    from tideflow.activities.code_pool import sandbox_pool
+
     temporal = TideflowTemporal(settings)
     client = await connect_with_retry(temporal)
     stop = asyncio.Event()
@@ -63,7 +68,8 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=100,
         max_concurrent_workflow_tasks=100,
     )
-    async with worker:
+    # Exits right to left: the worker drains its activities before the pool is closed.
+    async with sandbox_pool(settings), worker:
         log.info(
             "worker serving task queue %r on %s", settings.task_queue, settings.temporal_target
         )

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.activities.support import apply_settings, http_node
 from tests.runtime.graphs import START, chain, end, node
 from tests.runtime.support import LocalExecutor, plan_from_graph
+from tideflow.activities import code_pool
 from tideflow.activities.code import run_code
 from tideflow.activities.http import http_request
 from tideflow.platform.settings import Settings, get_settings
@@ -155,7 +156,10 @@ async def test_engine_retry_events_have_the_same_shape() -> None:
 
 
 def _runner_processes() -> set[int]:
-    """Pids of this process's children that run a code-node runner."""
+    """Pids of this process's children that run a code-node runner (not those pre-started and
+    still waiting for work in the sandbox pool)."""
+    pool = code_pool.current_pool(get_settings().code_pool_size)
+    waiting = pool.idle_pids() if pool is not None else set[int]()
     pids: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -168,7 +172,7 @@ def _runner_processes() -> set[int]:
         parent = int(stat.rsplit(")", 1)[1].split()[1])
         if parent == os.getpid() and b"code_runners" in cmdline:
             pids.add(int(entry))
-    return pids
+    return pids - waiting
 
 
 async def _until(condition: Any, timeout: float) -> bool:

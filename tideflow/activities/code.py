@@ -19,12 +19,8 @@ from tideflow.activities.code_outputs import (
     check_outputs,
     declared_type_problems,
 )
-from tideflow.activities.code_sandbox import (
-    SandboxError,
-    SandboxLimits,
-    SandboxTimeout,
-    run_in_sandbox,
-)
+from tideflow.activities.code_pool import run_in_sandbox, sandbox_limits
+from tideflow.activities.code_sandbox import SandboxError, SandboxTimeout
 from tideflow.activities.heartbeat import attempt, heartbeating
 from tideflow.platform.settings import get_settings
 
@@ -61,22 +57,21 @@ def _user_code_error(reply: dict[str, Any], memory_mb: int) -> ApplicationError:
 
 @activity.defn(name="run_code")
 async def run_code(req: CodeRunInput) -> CodeRunResult:
-    """Run a code node's ``main()`` in a fresh sandbox process and return its checked outputs."""
+    """Run a code node's ``main()`` in a sandbox process of its own (pre-started when the pool
+    has one waiting) and return its checked outputs."""
     problems = declared_type_problems(req.outputs)
     if problems:
         raise ApplicationError(
             f"Unsupported output type for a code node: {', '.join(problems)}", type="CodeNodeError"
         )
     settings = get_settings()
-    limits = SandboxLimits(
-        timeout_s=settings.code_timeout_s,
-        memory_mb=settings.code_memory_mb,
-        max_output_bytes=settings.code_max_output_bytes,
-    )
+    limits = sandbox_limits(settings)
     try:
         # Heartbeats carry the workflow's cancellation here; the sandbox then kills its group.
         async with heartbeating():
-            reply = await run_in_sandbox(req.language, req.code, req.inputs, limits)
+            reply = await run_in_sandbox(
+                req.language, req.code, req.inputs, limits, pool_size=settings.code_pool_size
+            )
     except SandboxTimeout as exc:
         raise ApplicationError(str(exc), type="CodeTimeoutError") from None
     except SandboxError as exc:

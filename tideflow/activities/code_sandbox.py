@@ -27,8 +27,8 @@ mount or pid namespace, so the audit hook and Node's permission model — in-pro
 kernel boundaries — are what stand between user code and the worker's files and processes; an
 interpreter bug that escapes them wins everything that uid can do. RLIMIT_NPROC is ignored for
 uid 0. Where user namespaces are refused, only those in-process guards block the network.
-Processes are single-use; ``SandboxProcess.start`` is split from ``run`` so a pool can keep
-started, limited processes waiting for work.
+Processes are single-use; ``SandboxProcess.start`` is split from ``run`` so that
+``code_pool.py`` can keep started, limited processes waiting for work.
 """
 
 from __future__ import annotations
@@ -233,9 +233,9 @@ class SandboxProcess:
             # than wait for interpreter shutdown.
             self._kill()
             log = (await log_task).decode(errors="replace")
-        returncode = await self._process.wait()
         if not raw:
-            raise _failure(returncode, self._limits, log)
+            raise _failure(await self._process.wait(), self._limits, log)
+        # With a reply the exit status does not matter: ``close`` reaps the process.
         try:
             data = json.loads(raw)
         except ValueError:
@@ -256,6 +256,26 @@ class SandboxProcess:
             # No reply: let the process finish (within the time limit) so its status tells why.
             await self._process.wait()
         return raw
+
+    @property
+    def pid(self) -> int:
+        """The interpreter's process id (it leads its own process group)."""
+        return self._process.pid
+
+    @property
+    def alive(self) -> bool:
+        """False once the process has exited (a waiting process should never have)."""
+        return self._process.returncode is None
+
+    def discard(self) -> None:
+        """Kill the process group and delete the temp dir without the event loop (which may be
+        closed); the child watcher reaps the process."""
+        self._kill()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+        for transport in (self._transport, self._process._transport):  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType]
+            # Marks them closed, so their finalizers do not reach for a closed loop.
+            with contextlib.suppress(RuntimeError):
+                transport.close()  # pyright: ignore[reportUnknownMemberType]
 
     def _kill(self) -> None:
         # The runner leads its own session, so this also reaches anything it managed to start.
@@ -278,14 +298,3 @@ def _failure(returncode: int, limits: SandboxLimits, log: str) -> SandboxError:
     tail = log[-2000:]
     detail = f"; it printed:\n{tail}" if tail else ""
     return SandboxError(f"the code process exited with status {returncode} and no result{detail}")
-
-
-async def run_in_sandbox(
-    language: Language, code: str, inputs: dict[str, Any], limits: SandboxLimits
-) -> SandboxReply:
-    """Run ``code`` in a fresh sandbox process and return the runner's reply."""
-    sandbox = await SandboxProcess.start(language, limits)
-    try:
-        return await sandbox.run(code, inputs)
-    finally:
-        await sandbox.close()

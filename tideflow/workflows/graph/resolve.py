@@ -37,8 +37,7 @@ class _Checker:
         self.specs = specs
         self.env = app.env_names()
         self.conversation = app.conversation_names()
-        self._ancestors: dict[str, set[str]] = {}
-        self._inside: dict[str, set[str]] = {}
+        self._ancestors: dict[str, int] = {}
 
     def check(self, node: DocNode, selector: tuple[str, ...]) -> str | None:
         head, name = selector[0], selector[1]
@@ -60,7 +59,7 @@ class _Checker:
         source = self.topology.nodes.get(head)
         if source is None:
             return f"refers to node {head}, which does not exist"
-        if head not in self._upstream(node) and self._runs_after(node, head):
+        if not self._upstream(node) & self.topology.bit(head) and self._runs_after(node, head):
             return f"refers to {_name(source)}, which does not run before this node"
         # A node on another branch is fine, as in Dify: the value is absent at run time when
         # that branch did not run (aggregators and answers rely on this).
@@ -68,14 +67,17 @@ class _Checker:
 
     def _runs_after(self, node: DocNode, head: str) -> bool:
         """True when ``head`` is ``node`` itself or can only run after it."""
-        return head == node.id or node.id in self.topology.ancestors(head)
+        return head == node.id or bool(
+            self.topology.ancestor_mask(head) & self.topology.bit(node.id)
+        )
 
-    def _upstream(self, node: DocNode) -> set[str]:
+    def _upstream(self, node: DocNode) -> int:
+        """Nodes written before ``node`` runs, as a mask over the topology's bits."""
         if node.id not in self._ancestors:
-            upstream = self.topology.ancestors(node.id)
+            upstream = self.topology.ancestor_mask(node.id)
             if node.type in CONTAINER_TYPES:
                 # A container's output_selector and break conditions read its own children.
-                upstream |= self.topology.descendants_inside(node.id)
+                upstream |= self.topology.inside_mask(node.id)
             self._ancestors[node.id] = upstream
         return self._ancestors[node.id]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
@@ -39,10 +40,26 @@ def validate_app(
     return problems
 
 
+# The last app checked, by identity: ``compile_plan`` right after ``validate_app`` (what every
+# caller does) reuses the answer instead of checking the graph twice. Apps are frozen; the
+# registry is part of the key because tests swap it.
+_last_checked: tuple[weakref.ref[AppDocument], dict[str, NodeSpec], list[Problem]] | None = None
+
+
 def structure_problems(app: AppDocument) -> list[Problem]:
     """Problems that make the graph itself wrong, whatever runs its nodes."""
-    topology = Topology.of(app)
+    global _last_checked
     specs = node_specs()
+    last = _last_checked  # one read: another thread may replace it meanwhile
+    if last is not None and last[0]() is app and last[1] is specs:
+        return list(last[2])
+    problems = _structure_problems(app, specs)
+    _last_checked = (weakref.ref(app), specs, problems)
+    return list(problems)
+
+
+def _structure_problems(app: AppDocument, specs: dict[str, NodeSpec]) -> list[Problem]:
+    topology = Topology.of(app)
     problems = _root_problems(topology)
     problems += _edge_problems(app, topology)
     problems += _node_problems(app, topology, specs)
@@ -89,12 +106,13 @@ def _node_problems(
     app: AppDocument, topology: Topology, specs: dict[str, NodeSpec]
 ) -> list[Problem]:
     problems: list[Problem] = []
-    reachable = topology.reachable() if topology.roots() else set[str]()
+    has_roots = bool(topology.roots())
+    reachable = topology.reachable() if has_roots else set[str]()
     for node in app.nodes:
         if not is_known(node.type):
             message = f"unknown node type {node.type!r}" if node.type else "node has no type"
             problems.append(Problem(node.id, "type", message, node.title))
-        if topology.roots() and node.id not in reachable:
+        if has_roots and node.id not in reachable:
             message = "unreachable: no path leads here from the start node"
             problems.append(Problem(node.id, "edges", message, node.title))
         problems += _container_problems(node, topology)

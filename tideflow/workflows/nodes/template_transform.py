@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from tideflow.workflows.engine.context import NodeContext, NodeResult
@@ -14,6 +15,19 @@ from tideflow.workflows.nodes.spec import ConfigProblems, NodeSpec
 
 MAX_OUTPUT_LENGTH = 400_000
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+# Compiled templates by source. Compiling (lex, parse, codegen, ``compile()``, and the
+# workflow sandbox's import hook on the generated module) was ~90 % of a template node's time;
+# a compiled Template is immutable and renders deterministically, so sharing it is safe.
+# This module lives outside the per-run workflow sandbox: ``interpreter.py`` imports the
+# engine, and so every node module, passed through, so the cache is the worker's, across runs
+# (lru_cache is thread-safe for the workflow-task threads).
+TEMPLATE_CACHE_SIZE = 512
+
+
+@functools.lru_cache(maxsize=TEMPLATE_CACHE_SIZE)
+def compiled(template: str) -> Template:
+    """The sandboxed environment's compiled ``template`` (a syntax error is not cached)."""
+    return _ENV.from_string(template)
 
 
 def validate(data: dict[str, Any]) -> ConfigProblems:
@@ -32,7 +46,7 @@ def outputs(_data: dict[str, Any]) -> set[str] | None:
 def render_jinja(template: str, variables: dict[str, Any]) -> str:
     """Render in the sandbox; a template error or an over-long output fails the node."""
     try:
-        text = _ENV.from_string(template).render(**variables)
+        text = compiled(template).render(**variables)
     except TemplateError as err:
         raise NodeError(str(err), "TemplateTransformError") from err
     if len(text) > MAX_OUTPUT_LENGTH:
