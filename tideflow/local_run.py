@@ -156,6 +156,13 @@ async def execute_graph(
 
 async def run_once(settings: Settings, run_input: GraphRunInput) -> GraphRunResult:
     """Start a server if needed, serve a private task queue, run, and tear down."""
+    from tideflow.activities.code_pool import sandbox_pool
+
     task_queue = f"run-{uuid.uuid4().hex[:12]}"
-    async with temporal_client(settings) as client, graph_worker(client, settings, task_queue):
+    # Exits right to left: the worker drains before the pre-started sandboxes are closed.
+    async with (
+        temporal_client(settings) as client,
+        sandbox_pool(settings),
+        graph_worker(client, settings, task_queue),
+    ):
         return await execute_graph(client, task_queue, run_input)

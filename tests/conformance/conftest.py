@@ -12,6 +12,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import SHARED_DIR
+from tideflow.activities.code_pool import sandbox_pool
 from tideflow.local_run import graph_worker
 from tideflow.platform.settings import get_settings
 
@@ -31,7 +32,8 @@ def record(suite: str, case_id: str, outcome: str) -> None:
 async def conformance_queue(temporal_env: WorkflowEnvironment) -> AsyncIterator[str]:
     """A task queue served by a full Tideflow worker for the whole module."""
     task_queue = f"conformance-{uuid.uuid4().hex[:8]}"
-    async with graph_worker(temporal_env.client, get_settings(), task_queue):
+    settings = get_settings()
+    async with sandbox_pool(settings), graph_worker(temporal_env.client, settings, task_queue):
         yield task_queue
 
 
