@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -226,3 +227,27 @@ def test_specs_cover_every_dify_node_type() -> None:
         "files": [],
     }
     assert not NODE_SPECS["llm"].implemented and NODE_SPECS["llm"].external
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}",
+            "300000",
+        ),
+        ("{{ 7 ** 10000000 }}", "exponents are limited"),
+        ("{{ [0] * 10 ** 9 }}", "repeated value"),
+        ("{% for i in range(90000) %}{{ 'abcdefghij' }}{% endfor %}", "400000"),
+    ],
+)
+async def test_runaway_templates_fail_the_node_quickly(template: str, expected: str) -> None:
+    # Templates render inside the workflow task: a runaway one must fail its node (bounded,
+    # deterministic) instead of stalling the task past Temporal's deadlock detector.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    tpl = node("tpl", "template-transform", template=template)
+    result = await run([START, tpl, end(("o", ["tpl", "output"]))], chain("start", "tpl", "end"))
+    assert result.status == "failed"
+    assert expected in (result.error or ""), result.error
+    assert loop.time() - started < 1.5
