@@ -187,8 +187,22 @@ def test_run_fails_cleanly_on_wrong_type_and_forever_loops(tmp_path: Path) -> No
 
 def test_run_bad_arguments_exit_2(tmp_path: Path) -> None:
     app = str(FIXTURES / "simple_passthrough_workflow.yml")
-    for args in (["--inputs", "{not json"], ["--pin", "nonsense"], ["--inputs", "[1]"]):
+    latin1 = tmp_path / "inputs.json"
+    latin1.write_bytes('{"query": "caf\u00e9"}'.encode("latin-1"))
+    for args in (
+        ["--inputs", "{not json"],
+        ["--pin", "nonsense"],
+        ["--inputs", "[1]"],
+        ["--pin", 'no_such_node={"x": 1}'],
+        ["--inputs", f"@{latin1}"],
+    ):
         result = tideflow("run", app, *args)
         assert result.returncode == 2, args
         assert result.stderr.startswith("tideflow: "), result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+    unreachable = tideflow(
+        "run", app, "--fill-inputs", env_extra={"TIDEFLOW_TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    )
+    assert unreachable.returncode == 2
+    assert unreachable.stderr.startswith("tideflow: TIDEFLOW_TEMPORAL_ADDRESS:")
     assert tideflow("run", str(tmp_path / "missing.yml")).returncode == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tideflow.platform.settings import Settings
-from tideflow.preflight import SettingError
+from tideflow.preflight import SettingError, check_temporal_reachable
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -53,7 +53,10 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
         path = Path(text[1:])
         if not path.is_file():
             raise UsageError(f"{what}: no such file {path}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{what}: {path} is not UTF-8 text ({exc.reason})") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -99,6 +102,7 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
     from tideflow.workflows.engine.models import GraphRunInput
 
     _require_file(args.file)
+    check_temporal_reachable(settings)
     inputs = _json_object(args.inputs, "--inputs")
     pins = parse_pins(args.pin)
     plan, problems = check_app(args.file, pinned=tuple(pins), mock_external=args.mock_external)
@@ -106,6 +110,9 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem)
         return EXIT_INVALID
+    unknown = sorted(set(pins) - set(plan.nodes))
+    if unknown:
+        raise UsageError(f"--pin {unknown[0]}: no node with this id in {args.file}")
     if args.fill_inputs:
         inputs = fill_inputs(plan, inputs, settings)
     run_input = GraphRunInput(
