@@ -35,7 +35,7 @@ def bootstrap_owner(settings: Settings) -> str | None:
     """Create the owner and its workspace on first start.
 
     Returns the generated password when one was made up (TIDEFLOW_OWNER_PASSWORD unset): it is
-    logged once and saved, readable by this user only, in the data dir.
+    saved, readable by this user only, in the data dir; logs name the file, never the password.
     """
     try:
         with Session(get_engine(settings.db_url)) as session:
@@ -50,10 +50,9 @@ def bootstrap_owner(settings: Settings) -> str | None:
         with os.fdopen(fd, "w") as handle:
             handle.write(generated + "\n")
         log.warning(
-            "created the owner account %s with password %s (saved in %s); "
-            "set TIDEFLOW_OWNER_PASSWORD to choose it",
+            "created the owner account %s; its generated password is in %s "
+            "(set TIDEFLOW_OWNER_PASSWORD to choose it)",
             settings.owner_email,
-            generated,
             path,
         )
     return generated
