@@ -31,6 +31,7 @@ from tideflow.temporal_server import dev_server_argv
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
 STOP_GRACE_S = 10.0
+LOG_TAIL_BYTES = 16_384
 
 
 @dataclasses.dataclass
@@ -46,6 +47,7 @@ class Child:
 
     def start(self, env: dict[str, str]) -> None:
         """Start (or restart) the process, appending to its log."""
+        self._close_log()
         self.log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.argv,
@@ -58,23 +60,28 @@ class Child:
 
     def stop(self) -> None:
         """SIGTERM, wait, then SIGKILL the whole process group."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+            except ProcessLookupError:
+                pass
+        self._close_log()
+
+    def _close_log(self) -> None:
         if self.log_file is not None:
             self.log_file.close()
+            self.log_file = None
 
     def log_tail(self, lines: int = 15) -> str:
-        """The last lines of the child's log, for death reports."""
+        """The last lines of the child's log, for death reports (reads only its end)."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+                text = log.read().decode(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
@@ -144,7 +151,8 @@ class Supervisor:
             if child.name == "temporal" and not self._wait_for_port(
                 self.settings.temporal_port, 15
             ):
-                self.say(f"Temporal did not start; see {child.log_path}\n{child.log_tail()}")
+                if not self.stopping.is_set():
+                    self.say(f"Temporal did not start; see {child.log_path}\n{child.log_tail()}")
                 return False
         if not self._wait_for_port(self.settings.console_port, 30):
             self.say(f"the console did not start; see {logs / 'console.log'}")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from tideflow.workflows.graph.errors import DSLError
 from tideflow.workflows.graph.model import AppDocument
@@ -46,24 +47,21 @@ def compile_plan(app: AppDocument) -> ExecutionPlan:
         root_id=root.id,
         nodes=nodes,
         edges=edges,
-        environment_variables=tuple(
-            EnvironmentVariable(
-                name=str(v.get("name")),
-                value_type=str(v.get("value_type") or "string"),
-                value=_plain(v.get("value")),
-            )
-            for v in app.environment_variables
-        ),
-        conversation_variables=tuple(
-            ConversationVariable(
-                name=str(v.get("name")),
-                value_type=str(v.get("value_type") or "string"),
-                value=_plain(v.get("value")),
-            )
-            for v in app.conversation_variables
-        ),
+        environment_variables=_variables(EnvironmentVariable, app.environment_variables),
+        conversation_variables=_variables(ConversationVariable, app.conversation_variables),
     )
 
 
-def _plain(value: Any) -> Any:
-    return copy.deepcopy(value)
+V = TypeVar("V", EnvironmentVariable, ConversationVariable)
+
+
+def _variables(kind: type[V], entries: Iterable[Mapping[str, Any]]) -> tuple[V, ...]:
+    """The plan's copy of the app's environment or conversation variables."""
+    return tuple(
+        kind(
+            name=str(v.get("name")),
+            value_type=str(v.get("value_type") or "string"),
+            value=copy.deepcopy(v.get("value")),
+        )
+        for v in entries
+    )
