@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tideflow.platform.db.session import get_engine
 from tideflow.platform.temporal import DATA_CONVERTER
+from tideflow.temporal_server import dev_server_extra_args
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -70,12 +71,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN_DIR / "temporal"),
         data_converter=DATA_CONVERTER,
-        dev_server_extra_args=[
-            "--search-attribute",
-            "TenantId=Keyword",
-            "--search-attribute",
-            "AppId=Keyword",
-        ],
+        dev_server_extra_args=dev_server_extra_args(persistent=False),
     )
     yield env
     await env.shutdown()

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from tideflow.platform.settings import Settings
 from tideflow.platform.temporal import DATA_CONVERTER, TideflowTemporal
-from tideflow.temporal_server import SEARCH_ATTRIBUTES, SQLITE_PRAGMAS, temporal_binary
+from tideflow.temporal_server import dev_server_extra_args, temporal_binary
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
 from tideflow.workflows.graph import DSLError, Problem, compile_plan, load_app, validate_app
 from tideflow.workflows.graph.plan import ExecutionPlan
@@ -112,12 +112,7 @@ async def temporal_client(settings: Settings) -> AsyncGenerator[Client]:
 @asynccontextmanager
 async def embedded_dev_server(db_file: Path | None = None) -> AsyncGenerator[Client]:
     """A dev server of this process: in memory, or persisting to ``db_file`` (WAL)."""
-    extra: list[str] = []
-    for attribute in SEARCH_ATTRIBUTES:
-        extra += ["--search-attribute", attribute]
-    if db_file is not None:
-        for pragma in SQLITE_PRAGMAS:
-            extra += ["--sqlite-pragma", pragma]
+    extra = dev_server_extra_args(persistent=db_file is not None)
     # The dev server prints a banner on its stdout, which it inherits from us: point our fd 1
     # at stderr while it starts, so `tideflow run` keeps stdout for its JSON.
     sys.stdout.flush()

@@ -48,8 +48,15 @@ def dev_server_argv(settings: Settings) -> list[str]:
         "--log-level",
         "warn",
     ]
-    for pragma in SQLITE_PRAGMAS:
-        argv += ["--sqlite-pragma", pragma]
+    return argv + dev_server_extra_args(persistent=True)
+
+
+def dev_server_extra_args(*, persistent: bool) -> list[str]:
+    """Tideflow's search attributes, and for a persistent server its SQLite pragmas."""
+    extra: list[str] = []
     for attribute in SEARCH_ATTRIBUTES:
-        argv += ["--search-attribute", attribute]
-    return argv
+        extra += ["--search-attribute", attribute]
+    if persistent:
+        for pragma in SQLITE_PRAGMAS:
+            extra += ["--sqlite-pragma", pragma]
+    return extra
