@@ -57,6 +57,7 @@ class Api:
     http: httpx.AsyncClient
     console: dict[str, str]
     settings: Settings
+    asgi: Any = None  # the ASGI app itself (for a client of one's own, e.g. without re-raise)
 
     async def import_app(self, fixture: str, publish: bool = True) -> str:
         """Import a Dify fixture file (multipart), publish it; the app id."""
@@ -114,7 +115,7 @@ async def api(settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIte
         async with httpx.AsyncClient(
             transport=transport, base_url="http://api", timeout=60
         ) as http:
-            api = Api(http=http, console={}, settings=settings)
+            api = Api(http=http, console={}, settings=settings, asgi=app)
             api.console = await api.login(OWNER_EMAIL, OWNER_PASSWORD)
             for _ in range(100):  # the API connects to Temporal in the background
                 if app.state.temporal.client is not None:

@@ -214,7 +214,7 @@ async def test_stop_a_turn(api: Api) -> None:
     assert response.json()["answer"] == "before=default;"  # what was answered before the stop
     listed = await api.http.get(
         "/v1/messages",
-        params={"conversation_id": response.json()["conversation_id"]},
+        params={"conversation_id": response.json()["conversation_id"], "user": "alice"},
         headers=key,
     )
     assert listed.json()["data"][0]["status"] == "stopped"

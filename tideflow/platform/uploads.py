@@ -72,16 +72,30 @@ def file_object(upload: UploadFile, declared_type: str | None = None) -> dict[st
     }
 
 
+_CALLER_METHODS = ("local_file", "remote_url")
+# Keys that name a file in the store: only the API sets them (from an app-scoped upload).
+_STORE_KEYS = ("related_id", "reference", "upload_file_id")
+
+
 def _resolve_one(session: Session, app: App, item: Any, where: str) -> Any:
-    if not isinstance(item, dict) or item.get("transfer_method") != "local_file":  # pyright: ignore[reportUnknownMemberType]
-        return item  # pyright: ignore[reportUnknownVariableType]  # remote_url etc. pass through
-    upload_id = item.get("upload_file_id") or item.get("related_id")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    """A caller's file object: a ``local_file`` becomes the object of this app's upload, a
+    ``remote_url`` keeps only its URL fields; any other transfer method is refused (it
+    would name a stored file directly, across apps)."""
+    if not isinstance(item, dict):
+        raise invalid_param(f"{where}: expected a file object")
+    fields: dict[str, Any] = dict(item)  # pyright: ignore[reportUnknownArgumentType]
+    method = fields.get("transfer_method")
+    if method not in _CALLER_METHODS:
+        raise invalid_param(f"{where}: transfer_method must be local_file or remote_url")
+    if method == "remote_url":
+        return {k: v for k, v in fields.items() if k not in _STORE_KEYS}
+    upload_id = fields.get("upload_file_id") or fields.get("related_id")  # an upload id
     if not isinstance(upload_id, str) or not upload_id:
         raise invalid_param(f"{where}: a local_file needs upload_file_id")
     upload = file_crud.get_upload(session, app, upload_id)
     if upload is None:
         raise invalid_param(f"{where}: upload_file_id {upload_id} was not uploaded to this app")
-    declared = item.get("type")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    declared = fields.get("type")
     return file_object(upload, declared if isinstance(declared, str) else None)
 
 

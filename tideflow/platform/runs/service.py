@@ -44,6 +44,8 @@ T = TypeVar("T")
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2a8e-4b7d-4e0f-9a53-2d8c7b1e6a40")
 TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 APP_ID = SearchAttributeKey.for_keyword("AppId")
+_FOLLOW_RETRY_FIRST_S = 0.5
+_FOLLOW_RETRY_MAX_S = 30.0
 
 
 def workflow_id_of(app_id: str, run_id: str) -> str:
@@ -115,9 +117,14 @@ class RunService:
                 search_attributes=attributes,
             )
 
-    def watch(self, row: WorkflowRun) -> asyncio.Task[None]:
-        """The (one) background task that waits for the run's end and projects it."""
+    def watch(self, row: WorkflowRun) -> asyncio.Future[None]:
+        """The (one) background task that waits for the run's end and projects it; an
+        already-done future for a run that has ended (it is projected once only)."""
         task = self._watchers.get(row.id)
+        if task is None and row.status != "running":
+            ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            ended.set_result(None)
+            return ended
         if task is None:
             task = asyncio.create_task(self._follow(row.id, row.temporal_workflow_id))
             self._watchers[row.id] = task
@@ -125,21 +132,29 @@ class RunService:
         return task
 
     async def _follow(self, run_id: str, workflow_id: str) -> None:
-        handle = self._client().get_workflow_handle(workflow_id, result_type=GraphRunResult)
-        try:
-            result = await handle.result()
-        except WorkflowFailureError as err:
-            stopped = isinstance(err.cause, CancelledError | TerminatedError)
-            message = str(err.cause or err)
-            await self.db(crud.fail_run, run_id, "stopped" if stopped else "failed", message)
-            return
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                log.warning("cannot follow run %s: %s", run_id, err)
+        """Wait for the result and project it; transient RPC errors are retried (with a
+        bounded backoff) until a result, a failure or NOT_FOUND, never left running."""
+        delay = _FOLLOW_RETRY_FIRST_S
+        while True:
+            handle = self._client().get_workflow_handle(workflow_id, result_type=GraphRunResult)
+            try:
+                result = await handle.result()
+            except WorkflowFailureError as err:
+                stopped = isinstance(err.cause, CancelledError | TerminatedError)
+                message = str(err.cause or err)
+                await self.db(crud.fail_run, run_id, "stopped" if stopped else "failed", message)
                 return
-            await self.db(crud.fail_run, run_id, "failed", "the run's workflow does not exist")
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    error = "the run's workflow does not exist"
+                    await self.db(crud.fail_run, run_id, "failed", error)
+                    return
+                log.warning("cannot follow run %s (retrying in %.1fs): %s", run_id, delay, err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _FOLLOW_RETRY_MAX_S)
+                continue
+            await self.db(crud.project_result, run_id, result)
             return
-        await self.db(crud.project_result, run_id, result)
 
     async def wait(self, row: WorkflowRun) -> WorkflowRun:
         """The run's record once it has ended and been projected."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from tideflow.platform.api.deps import CurrentTenant, SessionDep, SettingsDep, TenantApp
@@ -80,12 +82,28 @@ async def _import_text(request: Request) -> tuple[str, ImportBody]:
         raw = await upload.read()
         return raw.decode("utf-8", errors="replace"), ImportBody(name=_str(form.get("name")))
     if content_type.startswith("application/json"):
-        body = ImportBody.model_validate(await request.json())
+        body = _import_body(await request.body())
         if body.mode == "yaml-url":
             raise invalid_param("mode: yaml-url is not supported; send yaml_content")
         return body.yaml_content, body
     raw = await request.body()
     return raw.decode("utf-8", errors="replace"), ImportBody()
+
+
+def _import_body(raw: bytes) -> ImportBody:
+    """The JSON import body; 400 ``invalid_param`` naming the field when it does not fit."""
+    try:
+        data = json.loads(raw)
+    except ValueError as err:
+        raise invalid_param(f"body: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise invalid_param("body: expected a JSON object with yaml_content")
+    try:
+        return ImportBody.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise invalid_param(f"{field}: {first['msg']}") from None
 
 
 def _str(value: object) -> str | None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Response
 
 from tideflow.platform.api.deps import SessionDep, SettingsDep, TenantApp
-from tideflow.platform.api.errors import ApiError, not_found
+from tideflow.platform.api.errors import ApiError, invalid_param, not_found
 from tideflow.platform.api.schemas import ApiKeyPublic, EnvVarBody, EnvVarPublic
 from tideflow.platform.db.crud import envvars, keys
 from tideflow.platform.db.models import ApiKey
 from tideflow.platform.runs.views import unix
+from tideflow.platform.security import HIDDEN_VALUE
 
 router = APIRouter(prefix="/console/api/apps/{app_id}", tags=["console: app settings"])
 MAX_APP_KEYS = 10
@@ -24,11 +26,25 @@ def list_env(app: TenantApp, session: SessionDep, settings: SettingsDep) -> dict
     return {"data": [EnvVarPublic.of(v, envvars.clear_value(v, settings.secret_key)) for v in rows]}
 
 
+def _checked_value(body: EnvVarBody) -> str:
+    """The value as stored; 400 naming the variable when a number's value is not one."""
+    value = str(body.value)
+    if body.value_type == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise invalid_param(f"{body.name}: {value!r} is not a number")
+    return value
+
+
 @router.post("/environment-variables", status_code=201)
 def create_env(
     body: EnvVarBody, app: TenantApp, session: SessionDep, settings: SettingsDep
 ) -> EnvVarPublic:
     """A new variable (409 when the name is taken)."""
+    value = _checked_value(body)
     if any(v.name == body.name for v in envvars.list_env(session, app)):
         raise ApiError(409, "conflict", f"environment variable {body.name} exists")
     var = envvars.set_env(
@@ -36,11 +52,11 @@ def create_env(
         app,
         name=body.name,
         value_type=body.value_type,
-        value=str(body.value),
+        value=value,
         description=body.description,
         secret_key=settings.secret_key,
     )
-    return EnvVarPublic.of(var, str(body.value))
+    return EnvVarPublic.of(var, value)
 
 
 @router.patch("/environment-variables/{var_id}")
@@ -51,12 +67,16 @@ def update_env(
     existing = envvars.get_env(session, app, var_id)
     if existing is None:
         raise not_found("environment variable")
+    keeps_secret = existing.value_type == "secret" and str(body.value) == HIDDEN_VALUE
+    value = str(body.value) if keeps_secret else _checked_value(body)
+    if any(v.name == body.name and v.id != existing.id for v in envvars.list_env(session, app)):
+        raise ApiError(409, "conflict", f"environment variable {body.name} exists")
     var = envvars.set_env(
         session,
         app,
         name=body.name,
         value_type=body.value_type,
-        value=str(body.value),
+        value=value,
         description=body.description,
         secret_key=settings.secret_key,
         existing=existing,

@@ -17,8 +17,10 @@ from tideflow.platform.api.deps import (
 )
 from tideflow.platform.api.errors import invalid_param, not_found
 from tideflow.platform.db.crud import apps, envvars
+from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.drafts import load_draft, parse_dsl, secret_values, start_variables
+from tideflow.platform.runs.chat_sse import ChatEventTranslator
 from tideflow.platform.runs.sse import DifyEventTranslator
 from tideflow.workflows.graph.plan import ExecutionPlan
 
@@ -122,7 +124,20 @@ async def run_events(
     version = apps.get_version(session, app, run.app_version_id or "")
     plan = ExecutionPlan.model_validate(version.plan) if version is not None else None
     secrets = secret_values(envvars.list_env(session, app), settings.secret_key)
-    translator = DifyEventTranslator(run.id, run.app_version_id or "draft", plan, secrets)
+    version_id = run.app_version_id or "draft"
+    message = conv_crud.message_of_run(session, run.id)
+    translator = (
+        DifyEventTranslator(run.id, version_id, plan, secrets)
+        if message is None  # a chatflow turn's run streams as the turn did
+        else ChatEventTranslator(
+            run.id,
+            version_id,
+            plan,
+            secrets,
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+        )
+    )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(
         runs.stream(run, translator, since), media_type="text/event-stream", headers=headers

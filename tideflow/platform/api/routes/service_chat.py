@@ -134,8 +134,8 @@ async def stop_chat(
     run = run_crud.get_run(session, app, task_id)
     if run is None:
         raise not_found("task")
-    user = run_crud.end_user(session, app, body.user) if body.user else None
-    if user is not None and run.end_user_id == user.id:
+    user = run_crud.end_user(session, app, body.user or run_crud.DEFAULT_USER)
+    if run.end_user_id == user.id:
         await runs.stop(run)
     return {"result": "success"}
 
@@ -150,7 +150,7 @@ def list_messages(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The conversation's messages, newest first; ``first_id`` pages to older ones."""
-    end_user = run_crud.end_user(session, app, user) if user else None
+    end_user = run_crud.end_user(session, app, user or run_crud.DEFAULT_USER)
     conversation = conv_crud.get_conversation(session, app, end_user, conversation_id)
     if conversation is None:
         raise not_found("conversation")

@@ -31,7 +31,7 @@ UserQuery = Annotated[str | None, Query(max_length=255)]
 def _conversation(
     session: Session, app: App, user: str | None, conversation_id: str
 ) -> Conversation:
-    end_user = run_crud.end_user(session, app, user) if user else None
+    end_user = run_crud.end_user(session, app, user or run_crud.DEFAULT_USER)
     found = conv_crud.get_conversation(session, app, end_user, conversation_id)
     if found is None:
         raise not_found("conversation")
@@ -47,8 +47,8 @@ def list_conversations(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     sort_by: Annotated[str, Query(pattern=f"^({_SORTS})$")] = "-updated_at",
 ) -> dict[str, Any]:
-    """The user's conversations (all the app's without ``user``), ``last_id`` pages on."""
-    end_user = run_crud.end_user(session, app, user) if user else None
+    """The user's conversations (DEFAULT-USER's without ``user``), ``last_id`` pages on."""
+    end_user = run_crud.end_user(session, app, user or run_crud.DEFAULT_USER)
     rows, has_more = conv_crud.list_conversations(
         session,
         app,

@@ -33,7 +33,7 @@ def upload_file(
     # One byte past the limit is enough to refuse, without reading a huge body whole.
     content = file.file.read(settings.upload_max_bytes + 1)
     filename = (file.filename or "upload").rsplit("/", 1)[-1][:255] or "upload"
-    end_user = run_crud.end_user(session, app, user or "DEFAULT-USER")
+    end_user = run_crud.end_user(session, app, user or run_crud.DEFAULT_USER)
     upload = store_upload(session, settings, app, end_user, filename, file.content_type, content)
     return JSONResponse(upload_public(upload, end_user.id), status_code=201)
 

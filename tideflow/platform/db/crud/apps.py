@@ -12,8 +12,12 @@ from tideflow.platform.db.models import (
     App,
     AppEnvironmentVariable,
     AppVersion,
+    Conversation,
     EndUser,
+    Message,
+    MessageFeedback,
     NodeExecution,
+    UploadFile,
     WorkflowRun,
     utcnow,
 )
@@ -57,7 +61,19 @@ def delete_app(session: Session, app: App) -> None:
     """The app and everything that hangs off it."""
     run_ids = select(WorkflowRun.id).where(WorkflowRun.app_id == app.id)
     session.exec(delete(NodeExecution).where(col(NodeExecution.run_id).in_(run_ids)))
-    for table in (WorkflowRun, EndUser, ApiKey, AppEnvironmentVariable, AppVersion):
+    # Children before their parents (the foreign keys are enforced): chat data and uploads
+    # before the runs and end users they point at.
+    for table in (
+        MessageFeedback,
+        Message,
+        Conversation,
+        UploadFile,
+        WorkflowRun,
+        EndUser,
+        ApiKey,
+        AppEnvironmentVariable,
+        AppVersion,
+    ):
         session.exec(delete(table).where(table.app_id == app.id))  # type: ignore[attr-defined]
     session.delete(app)
     session.commit()

@@ -14,6 +14,9 @@ from tideflow.platform.db.crud.conversations import finish_turn
 from tideflow.platform.db.models import App, EndUser, NodeExecution, WorkflowRun, utcnow
 from tideflow.workflows.engine.models import GraphRunResult
 
+# Who a service request without ``user`` acts as (Dify's fallback).
+DEFAULT_USER = "DEFAULT-USER"
+
 
 def end_user(session: Session, app: App, session_id: str) -> EndUser:
     """The app's end user for a ``user`` string, created on first sight."""
@@ -136,10 +139,12 @@ def unfinished_runs(session: Session) -> list[WorkflowRun]:
 
 
 def project_result(session: Session, run_id: str, result: GraphRunResult) -> WorkflowRun | None:
-    """Write the run's end: status, outputs, counts and its node executions (idempotent)."""
+    """Write the run's end: status, outputs, counts and its node executions. Only once: a
+    run already ended is left as it is (re-projecting would merge the turn's conversation
+    variables over later turns' and rewrite its node executions)."""
     run = session.get(WorkflowRun, run_id)
-    if run is None:
-        return None
+    if run is None or run.status != "running":
+        return run
     run.status = result.status
     run.outputs = result.outputs
     run.error = result.error
