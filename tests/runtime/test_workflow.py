@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from tests.runtime.support import FIXTURES, plan_from_dsl
+from tideflow.activities.heartbeat import node_attempts
 from tideflow.platform.settings import Settings
 from tideflow.platform.temporal import PASSTHROUGH_MODULES, TideflowTemporal
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
@@ -34,16 +35,21 @@ class FakeCodeInput(BaseModel):
     code: str
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    max_attempts: int | None = None
 
 
 @activity.defn(name="run_code")
 async def fake_run_code(req: FakeCodeInput) -> dict[str, Any]:
-    """Runs fixture code in-process (tests only); ``fail`` in the code fails every attempt."""
-    if "fail" in req.code:
-        raise ApplicationError("boom", type="CodeNodeError")
-    scope: dict[str, Any] = {}
-    exec(req.code, scope)
-    return {"outputs": scope["main"](**req.inputs)}
+    """Runs fixture code in-process (tests only); ``fail`` in the code fails every attempt.
+
+    It keeps the real activities' attempt contract (``node_attempts``), which the workflow's
+    retry policy relies on."""
+    with node_attempts(req.max_attempts):
+        if "fail" in req.code:
+            raise ApplicationError("boom", type="CodeNodeError")
+        scope: dict[str, Any] = {}
+        exec(req.code, scope)
+        return {"outputs": scope["main"](**req.inputs)}
 
 
 async def _run(

@@ -1,8 +1,9 @@
 """The ``code`` node's activity: run the user's ``main()`` in a sandbox, then check its outputs.
 
 Every failure is an ``ApplicationError`` whose ``type`` is Dify's error class name
-(``CodeNodeError``, ``OutputValidationError``, ``CodeTimeoutError``) and which stays retryable:
-the workflow's retry policy, built from the node's ``retry_config``, decides the attempts.
+(``CodeNodeError``, ``OutputValidationError``, ``CodeTimeoutError``). It is retryable until
+the attempt ``max_attempts`` (from the node's ``retry_config``); the workflow's retry policy allows
+more, for attempts lost with their worker (see ``tideflow.activities.heartbeat.node_attempts``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tideflow.activities.code_outputs import (
 )
 from tideflow.activities.code_pool import run_in_sandbox, sandbox_limits
 from tideflow.activities.code_sandbox import SandboxError, SandboxTimeout
-from tideflow.activities.heartbeat import attempt, heartbeating
+from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
 from tideflow.platform.settings import get_settings
 
 __all__ = ["CodeOutputSpec", "CodeRunInput", "CodeRunResult", "run_code"]
@@ -35,6 +36,9 @@ class CodeRunInput(BaseModel):
     code: str
     inputs: dict[str, Any]
     outputs: dict[str, CodeOutputSpec]
+    # The node's retry_config as attempts (retries + 1): its own failures stop there (None:
+    # the retry policy decides, as for inputs scheduled before this field existed).
+    max_attempts: int | None = None
 
 
 class CodeRunResult(BaseModel):
@@ -59,6 +63,11 @@ def _user_code_error(reply: dict[str, Any], memory_mb: int) -> ApplicationError:
 async def run_code(req: CodeRunInput) -> CodeRunResult:
     """Run a code node's ``main()`` in a sandbox process of its own (pre-started when the pool
     has one waiting) and return its checked outputs."""
+    with node_attempts(req.max_attempts):
+        return await _run_code(req)
+
+
+async def _run_code(req: CodeRunInput) -> CodeRunResult:
     problems = declared_type_problems(req.outputs)
     if problems:
         raise ApplicationError(

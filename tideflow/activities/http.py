@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.files import FileFetchError, read_file_object
-from tideflow.activities.heartbeat import attempt, heartbeating
+from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
 from tideflow.activities.http_build import (
     DEFAULT_TIMEOUTS,
     add_authorization,
@@ -74,6 +74,9 @@ class HttpRequestInput(BaseModel):
     follow_redirects: bool = True
     # Dify fails the node on a non-2xx status only when retry or an error strategy can act on it.
     fail_on_error_status: bool = False
+    # The node's retry_config as attempts (retries + 1): its own failures stop there, attempts
+    # lost with their worker do not (set by the workflow node, not by build_http_request).
+    max_attempts: int | None = None
 
 
 class HttpRequestResult(BaseModel):
@@ -136,8 +139,13 @@ async def http_request(req: HttpRequestInput) -> HttpRequestResult:
 
     Failures are ApplicationErrors whose ``type`` is Dify's error type: HTTPResponseCodeError
     (details[0] = the outputs), HttpRequestNodeError (network; retryable), ResponseSizeError,
-    SSRFBlocked and FileFetchError (not retryable).
+    SSRFBlocked and FileFetchError (not retryable). None is retried past ``max_attempts``.
     """
+    with node_attempts(req.max_attempts):
+        return await _http_request(req)
+
+
+async def _http_request(req: HttpRequestInput) -> HttpRequestResult:
     settings = get_settings()
     try:
         async with heartbeating():  # reads may take minutes: let cancellation reach them

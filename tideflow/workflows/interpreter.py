@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry
+    from tideflow.workflows.engine.executor import ATTEMPT_DETAIL, ActivityCallError, ActivityRetry
     from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent
     from tideflow.workflows.engine.recorder import RunRecorder
     from tideflow.workflows.engine.run import run_graph
@@ -29,22 +29,35 @@ __all__ = ["GraphRunInput", "GraphRunResult", "GraphWorkflow", "TemporalExecutor
 def _failure_of(err: ActivityError, maximum_attempts: int) -> ActivityCallError:
     """The node's error, with the attempts made where the workflow can know them.
 
-    Temporal hands the workflow the final failure only. Retries used up (or a policy of one
-    attempt) means every allowed attempt ran. A non-retryable failure does not say which attempt
-    raised it, so ``attempts`` stays None and the node counts it as its first (for our
-    activities those errors do not depend on the attempt: SSRF blocks, bad URLs, 4xx downloads,
-    unsupported files); the attempts are in the workflow history.
+    Temporal hands the workflow the final failure only. An activity that limits its own attempts
+    names the attempt that raised it in its last detail (``{ATTEMPT_DETAIL: n}``): that many
+    were made. Otherwise, retries used up (or a policy of one attempt) means every allowed
+    attempt ran; a non-retryable failure does not say which attempt raised it, so ``attempts``
+    stays None and the node counts it as its first.
     """
-    if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED or maximum_attempts == 1:
-        attempts: int | None = maximum_attempts
-    else:
-        attempts = None
     cause = err.cause
+    attempts = _reported_failed_attempt(cause)
+    if attempts is None and (
+        err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED or maximum_attempts == 1
+    ):
+        attempts = maximum_attempts
     if isinstance(cause, ApplicationError):
         return ActivityCallError(cause.message, cause.type or "ApplicationError", attempts)
     message = str(cause) if cause is not None else str(err)
     error_type = type(cause).__name__ if cause else "ActivityError"
     return ActivityCallError(message, error_type, attempts)
+
+
+def _reported_failed_attempt(cause: BaseException | None) -> int | None:
+    """The attempt an activity's ApplicationError names in its last detail, if it names one."""
+    if not isinstance(cause, ApplicationError) or not cause.details:
+        return None
+    last: Any = cause.details[-1]
+    if isinstance(last, dict):
+        number: Any = cast(dict[str, Any], last).get(ATTEMPT_DETAIL)
+        if isinstance(number, int) and number >= 1:
+            return number
+    return None
 
 
 class TemporalExecutor:
@@ -67,7 +80,7 @@ class TemporalExecutor:
         heartbeat.
         """
         interval = timedelta(seconds=max(retry.interval_seconds, 0.001))
-        maximum_attempts = max(1, retry.maximum_attempts)
+        maximum_attempts = retry.policy_attempts
         policy = RetryPolicy(
             maximum_attempts=maximum_attempts,
             initial_interval=interval,

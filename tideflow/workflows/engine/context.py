@@ -25,6 +25,11 @@ RETRY_NODE_TYPES = frozenset({"llm", "code", "http-request", "tool", "agent"})
 # Heartbeat timeout of activities that heartbeat (tideflow.activities.heartbeat beats every
 # second; the SDK sends at most every 0.8 times this, which bounds how late a cancellation lands).
 HEARTBEAT_TIMEOUT_SECONDS = 10.0
+# Attempts Temporal allows an activity that limits its own failures to the node's retry_config
+# (``limits_own_attempts``): the rest are for attempts lost with their worker (heartbeat or
+# start-to-close timeouts). Bounded, not unlimited, so an input that kills every worker it
+# lands on (a crash in a parser, say) still fails the run instead of retrying forever.
+INFRA_MAX_ATTEMPTS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +140,14 @@ class NodeContext:
             **data,
         )
 
+    @property
+    def max_attempts(self) -> int:
+        """The attempts the node's retry_config allows its own failures (retries + 1; 1 for
+        node types Dify does not retry). Activities that take it in their input enforce it."""
+        if self.node.type not in RETRY_NODE_TYPES:
+            return 1
+        return retry_settings(self.data)[0] + 1
+
     def record_retry(self, error: str | None = None, error_type: str | None = None) -> None:
         """The current attempt failed and another follows: a ``node_retry`` event, one more
         attempt on the record. ``error`` is that attempt's error, None when it is not known."""
@@ -149,18 +162,26 @@ class NodeContext:
         *,
         timeout_seconds: float = 120.0,
         heartbeats: bool = False,
+        limits_own_attempts: bool = False,
     ) -> T:
         """Run an activity with this node's retry policy and its title as the summary.
 
         Temporal's retries are counted on the node's record afterwards: the activity reports the
         attempt that succeeded (an ``attempt`` field in its result), the executor how many
         failed. ``heartbeats``: the activity heartbeats, so it gets a heartbeat timeout.
+
+        ``limits_own_attempts``: ``arg`` carries ``max_attempts`` (``self.max_attempts``) and the
+        activity raises its own failures non-retryable from that attempt on
+        (``tideflow.activities.heartbeat.node_attempts``), so Temporal may allow more attempts
+        (INFRA_MAX_ATTEMPTS): a worker dying mid-attempt must not fail the node. Otherwise the
+        policy allows exactly the retry_config's attempts.
         """
         retries, interval = (0, 0.0)
         if self.node.type in RETRY_NODE_TYPES:
             retries, interval = retry_settings(self.data)
         retry = ActivityRetry(
             maximum_attempts=retries + 1,
+            infrastructure_attempts=INFRA_MAX_ATTEMPTS if limits_own_attempts else None,
             interval_seconds=interval or 1.0,
             heartbeat_seconds=HEARTBEAT_TIMEOUT_SECONDS if heartbeats else None,
         )

@@ -11,6 +11,10 @@ from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
+# Key of the detail that activities limiting their own attempts append, last, to each failure:
+# ``{ATTEMPT_DETAIL: n}``, the attempt that raised it (``tideflow.activities.heartbeat``).
+ATTEMPT_DETAIL = "tideflow_attempt"
+
 
 @dataclasses.dataclass(frozen=True)
 class ActivityRetry:
@@ -18,11 +22,22 @@ class ActivityRetry:
 
     ``heartbeat_seconds`` is set for activities that heartbeat: a silent attempt is then retried
     (its worker died) and a cancelled run reaches the attempt in flight.
+
+    ``infrastructure_attempts`` is set for activities that stop at ``maximum_attempts`` on
+    their own failures (``tideflow.activities.heartbeat.node_attempts``): the host then allows
+    up to that many attempts in all, so attempts lost with their worker are retried beyond the
+    node's retry_config. None: ``maximum_attempts`` bounds every attempt.
     """
 
     maximum_attempts: int = 1
     interval_seconds: float = 1.0
     heartbeat_seconds: float | None = None
+    infrastructure_attempts: int | None = None
+
+    @property
+    def policy_attempts(self) -> int:
+        """The attempts the host's retry policy allows in all."""
+        return max(1, self.maximum_attempts, self.infrastructure_attempts or 0)
 
 
 class ActivityCallError(Exception):

@@ -60,9 +60,15 @@ async def run(ctx: NodeContext) -> NodeResult:
         "code": str(data.get("code", "")),
         "inputs": inputs,
         "outputs": {k: _output_spec(v) for k, v in as_dict(data.get("outputs")).items()},
+        "max_attempts": ctx.max_attempts,
     }
     result = await ctx.call_activity(
-        ACTIVITY, request, JSON_OBJECT, timeout_seconds=TIMEOUT_SECONDS, heartbeats=True
+        ACTIVITY,
+        request,
+        JSON_OBJECT,
+        timeout_seconds=TIMEOUT_SECONDS,
+        heartbeats=True,
+        limits_own_attempts=True,
     )
     return NodeResult(inputs=inputs, outputs=as_dict(as_dict(result).get("outputs")))
 

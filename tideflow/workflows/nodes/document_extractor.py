@@ -31,9 +31,19 @@ async def run(ctx: NodeContext) -> NodeResult:
         raise NodeError(
             "Document extractor needs a file or a list of files", "DocumentExtractorError"
         )
-    request = {"node_id": ctx.node.id, "files": files, "is_list": is_list}
+    request = {
+        "node_id": ctx.node.id,
+        "files": files,
+        "is_list": is_list,
+        "max_attempts": ctx.max_attempts,
+    }
     result = await ctx.call_activity(
-        ACTIVITY, request, JSON_OBJECT, timeout_seconds=300.0, heartbeats=True
+        ACTIVITY,
+        request,
+        JSON_OBJECT,
+        timeout_seconds=300.0,
+        heartbeats=True,
+        limits_own_attempts=True,
     )
     return NodeResult(
         inputs={"variable_selector": value}, outputs={"text": as_dict(result).get("text")}

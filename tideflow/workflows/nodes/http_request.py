@@ -52,12 +52,14 @@ def _timeout_seconds(data: dict[str, Any]) -> float:
 async def run(ctx: NodeContext) -> NodeResult:
     """Build the request with the activity module's pure builder, then send it."""
     request = build_http_request(ctx.node.id, ctx.data, ctx.render, ctx.pool.get)
+    request = request.model_copy(update={"max_attempts": ctx.max_attempts})
     result = await ctx.call_activity(
         ACTIVITY,
         request,
         JSON_OBJECT,
         timeout_seconds=_timeout_seconds(ctx.data),
         heartbeats=True,
+        limits_own_attempts=True,
     )
     response = as_dict(result)
     return NodeResult(
