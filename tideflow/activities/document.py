@@ -21,7 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.files import FileFetchError, read_file_object
-from tideflow.activities.heartbeat import attempt, heartbeating
+from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
 from tideflow.activities.ssrf import SSRFBlockedError
 from tideflow.platform.settings import Settings, get_settings
 
@@ -34,6 +34,9 @@ class DocumentExtractInput(BaseModel):
     node_id: str
     files: list[dict[str, Any]]
     is_list: bool
+    # The node's retry_config as attempts (retries + 1; 1 for this node type, which Dify does
+    # not retry): its own failures stop there, attempts lost with their worker do not.
+    max_attempts: int | None = None
 
 
 class DocumentExtractResult(BaseModel):
@@ -215,9 +218,30 @@ async def _extract_one(file: dict[str, Any], settings: Settings) -> str:
         ) from None
 
 
+def _check_output_size(node_id: str, file: dict[str, Any], texts: list[str], limit: int) -> None:
+    """Fail (not retried) when the text extracted so far is over ``limit`` bytes."""
+    total = sum(len(text.encode()) for text in texts)
+    if total <= limit:
+        return
+    name = file.get("filename") or file.get("id") or "file"
+    size = len(texts[-1].encode())
+    what = f"is {size} bytes" if size == total else f"makes {total} bytes with the files before"
+    raise ApplicationError(
+        f"document-extractor node {node_id}: the text extracted from {name!r} {what}, over "
+        f"the limit of {limit} bytes (max_activity_output_bytes)",
+        type="DocumentTooLargeError",
+        non_retryable=True,
+    )
+
+
 @activity.defn(name="extract_document")
 async def extract_document(req: DocumentExtractInput) -> DocumentExtractResult:
     """Extract text from each file; errors name the file (types as in Dify)."""
+    with node_attempts(req.max_attempts):
+        return await _extract_document(req)
+
+
+async def _extract_document(req: DocumentExtractInput) -> DocumentExtractResult:
     settings = get_settings()
     if not req.is_list and len(req.files) != 1:
         raise ApplicationError(
@@ -227,7 +251,10 @@ async def extract_document(req: DocumentExtractInput) -> DocumentExtractResult:
         )
     try:
         async with heartbeating():  # downloads and parsing may be slow: let cancellation reach
-            texts = [await _extract_one(file, settings) for file in req.files]
+            texts: list[str] = []
+            for file in req.files:
+                texts.append(await _extract_one(file, settings))
+                _check_output_size(req.node_id, file, texts, settings.max_activity_output_bytes)
     except UnsupportedFileTypeError as exc:
         raise ApplicationError(
             str(exc), type="UnsupportedFileTypeError", non_retryable=True

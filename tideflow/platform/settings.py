@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     http_ssl_verify: bool = True
     # remote_url files fetched for extraction (Dify's 15 MB upload limit).
     file_fetch_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    # What one activity may return (a document's extracted text...): its result rides in a
+    # Temporal payload (at most 2 MiB); over it the node fails, not retried.
+    max_activity_output_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # POST /v1/files/upload: largest accepted file (Dify's 15 MB) and refused extensions.
     upload_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1)

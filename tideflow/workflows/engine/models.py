@@ -45,6 +45,10 @@ class NodeRun(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict[str, Any])
     outputs: dict[str, Any] = Field(default_factory=dict[str, Any])
     process_data: dict[str, Any] = Field(default_factory=dict[str, Any])
+    # The value was over the record's size budget and is a preview (Dify's ``*_truncated``).
+    inputs_truncated: bool = False
+    outputs_truncated: bool = False
+    process_data_truncated: bool = False
     error: str | None = None
     error_type: str | None = None
     elapsed: float = 0.0

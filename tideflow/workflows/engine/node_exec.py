@@ -130,23 +130,7 @@ def _finish(state: RunState, run: NodeRun, started: datetime) -> None:
     ended = state.executor.now()
     run.elapsed = (ended - started).total_seconds()
     run.finished_at = epoch(ended)
-    state.recorder.node_runs.append(run)
-    state.recorder.emit(
-        "node_finished",
-        run.node_id,
-        **_node_fields(state, run),
-        inputs=run.inputs,
-        process_data=run.process_data,
-        outputs=run.outputs,
-        status=run.status,
-        error=run.error,
-        error_type=run.error_type,
-        elapsed=run.elapsed,
-        attempts=run.attempts,
-        pinned=run.pinned,
-        started_at=run.created_at,
-        finished_at=run.finished_at,
-    )
+    state.recorder.node_finished(run, _node_fields(state, run))
 
 
 async def execute_node(
@@ -181,7 +165,7 @@ async def execute_node(
     )
     # Inputs known before the node runs: the Start node's validated run inputs.
     known = dict(state.start_inputs) if node.id == state.plan.root_id else {}
-    recorder.emit("node_started", node.id, **_node_fields(state, run), inputs=known)
+    recorder.node_started(node.id, _node_fields(state, run), known)
     ctx = NodeContext(node=node, pool=pool, state=state, run=run, scope=scope)
     try:
         result, error = await _run_with_retries(ctx)

@@ -2,11 +2,87 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from tideflow.workflows.engine.models import NodeRun, RunEvent, RunStatus
+
+# Temporal refuses a payload over 2 MiB (the workflow task then fails and is retried forever),
+# so what the run keeps for its records is bounded. The variable pool keeps full values.
+# Each inputs / outputs / process_data (or variable value) of a record or event, in JSON bytes:
+VALUE_BUDGET = 64 * 1024
+# Event fields bounded to VALUE_BUDGET; each gets a ``<field>_truncated`` flag when cut.
+BOUNDED_FIELDS = ("inputs", "outputs", "process_data", "value")
+# What one ``events`` query answers at most (at least one event; the caller asks again).
+EVENTS_PAGE_BUDGET = 1024 * 1024
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (non-JSON values as their ``str``)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode())
+
+
+def _cut_text(text: str, budget: int) -> str:
+    return text.encode()[: max(0, budget)].decode(errors="ignore")
+
+
+def preview(value: Any, budget: int) -> Any:
+    """``value`` cut down to about ``budget`` JSON bytes, keeping its shape (a pure function).
+
+    Strings keep their beginning, lists their first items, objects their first keys; each part
+    gets what is left of the budget.
+    """
+    if json_size(value) <= budget:
+        return value
+    if isinstance(value, str):
+        return _cut_text(value, budget - 2)
+    if isinstance(value, (list, tuple)):
+        items: list[Any] = []
+        left = budget - 2
+        for item in cast(Sequence[Any], value):
+            if left <= 16:
+                break
+            cut = preview(item, left - 1)
+            items.append(cut)
+            left -= json_size(cut) + 1
+        return items
+    if isinstance(value, dict):
+        kept: dict[str, Any] = {}
+        left = budget - 2
+        entries = list(cast(dict[Any, Any], value).items())
+        for position, (key, item) in enumerate(entries):
+            name = str(key)
+            overhead = json_size(name) + 2
+            if left - overhead <= 16:
+                break
+            # Share what is left among the remaining keys, so one big value does not starve
+            # the others (a small one leaves its unused share to the next).
+            share = max((left - overhead) // (len(entries) - position), 16)
+            cut = preview(item, share)
+            kept[name] = cut
+            left -= overhead + json_size(cut)
+        return kept
+    return _cut_text(str(value), budget - 2)  # a large number or an unknown object
+
+
+def bound(value: dict[str, Any], budget: int = VALUE_BUDGET) -> tuple[dict[str, Any], bool]:
+    """(``value`` or its preview within ``budget`` JSON bytes, whether it was cut)."""
+    if json_size(value) <= max(budget, 2):
+        return value, False
+    return preview(value, budget), True
+
+
+def bound_node_run(run: NodeRun, budget: int = VALUE_BUDGET) -> None:
+    """Cut the record's inputs, outputs and process_data to ``budget`` each (flags set)."""
+    run.inputs, cut = bound(run.inputs, budget)
+    run.inputs_truncated = run.inputs_truncated or cut
+    run.outputs, cut = bound(run.outputs, budget)
+    run.outputs_truncated = run.outputs_truncated or cut
+    run.process_data, cut = bound(run.process_data, budget)
+    run.process_data_truncated = run.process_data_truncated or cut
 
 
 def epoch(moment: datetime) -> int:
@@ -29,6 +105,10 @@ class RunRecorder:
         self.clock: Callable[[], datetime] | None = None
         self.started_at: datetime | None = None
         self.node_count = 0
+        # The top-level End nodes' outputs, merged in the order they finished (full values:
+        # they are the run's product).
+        self.outputs: dict[str, Any] = {}
+        self._sizes: list[int] = []
 
     def start(self, run_id: str, clock: Callable[[], datetime]) -> datetime:
         """The run begins: remember its id and clock; returns the start time."""
@@ -46,15 +126,67 @@ class RunRecorder:
         return self.node_count
 
     def emit(self, event: str, node_id: str | None = None, **data: Any) -> None:
-        """Append one event."""
-        self.events.append(
-            RunEvent(
-                index=len(self.events),
-                event=event,
-                node_id=node_id,
-                data=data,
-                created_at=self.now(),
+        """Append one event; its inputs, outputs, process_data and value are bounded (a cut
+        one gets ``<field>_truncated: True``; the flag is absent otherwise).
+
+        ``workflow_finished`` keeps its outputs (the run checks their size before it ends).
+        """
+        if event != "workflow_finished":
+            for field in BOUNDED_FIELDS:
+                if field not in data:
+                    continue
+                value = data[field]
+                if json_size(value) > VALUE_BUDGET:
+                    data[field] = preview(value, VALUE_BUDGET)
+                    data[f"{field}_truncated"] = True
+        record = RunEvent(
+            index=len(self.events),
+            event=event,
+            node_id=node_id,
+            data=data,
+            created_at=self.now(),
+        )
+        self.events.append(record)
+        self._sizes.append(json_size(data))
+
+    def node_started(self, node_id: str, fields: dict[str, Any], inputs: dict[str, Any]) -> None:
+        """The ``node_started`` event (``inputs`` bounded like every record's)."""
+        self.emit("node_started", node_id, **fields, inputs=inputs)
+
+    def node_finished(self, run: NodeRun, fields: dict[str, Any]) -> None:
+        """Keep the node's record, its values bounded, and emit ``node_finished``.
+
+        A top-level End node that succeeded adds its full outputs to the run's ``outputs``.
+        """
+        if run.node_type == "end" and run.status == "succeeded" and run.container_id is None:
+            self.outputs.update(run.outputs)
+        bound_node_run(run)
+        self.node_runs.append(run)
+        flags = {
+            f"{name}_truncated": True
+            for name, cut in (
+                ("inputs", run.inputs_truncated),
+                ("process_data", run.process_data_truncated),
+                ("outputs", run.outputs_truncated),
             )
+            if cut
+        }
+        self.emit(
+            "node_finished",
+            run.node_id,
+            **fields,
+            **flags,
+            inputs=run.inputs,
+            process_data=run.process_data,
+            outputs=run.outputs,
+            status=run.status,
+            error=run.error,
+            error_type=run.error_type,
+            elapsed=run.elapsed,
+            attempts=run.attempts,
+            pinned=run.pinned,
+            started_at=run.created_at,
+            finished_at=run.finished_at,
         )
 
     def node_retry(
@@ -70,8 +202,18 @@ class RunRecorder:
         )
 
     def events_since(self, index: int) -> list[RunEvent]:
-        """Events with ``event.index >= index``."""
-        return self.events[max(0, index) :]
+        """Events with ``event.index >= index``: as many as fit in one query's answer.
+
+        At least one event when there is any; the caller asks again from the next index.
+        """
+        start = max(0, index)
+        end, total = start, 0
+        while end < len(self.events):
+            total += self._sizes[end] + 256  # the event's own fields
+            if end > start and total > EVENTS_PAGE_BUDGET:
+                break
+            end += 1
+        return self.events[start:end]
 
     def stream_chunk(self, event: str, node_id: str, text: str, selector: Sequence[str]) -> None:
         """A piece of a response node's text reaches the client, in Dify's streaming order.
@@ -83,7 +225,13 @@ class RunRecorder:
         if not text:
             return
         key = "answer" if event == "message" else "text"
-        self.emit(event, node_id, **{key: text, "from_variable_selector": list(selector)})
+        # A large piece goes out in several events, so that no event is too big to query.
+        step = VALUE_BUDGET // 4  # characters: at most 4 bytes each in UTF-8
+        pieces = (
+            [text] if len(text) <= step else [text[i : i + step] for i in range(0, len(text), step)]
+        )
+        for piece in pieces:
+            self.emit(event, node_id, **{key: piece, "from_variable_selector": list(selector)})
 
     def finish_run(
         self, status: RunStatus, outputs: dict[str, Any], error: str | None

@@ -10,12 +10,19 @@ from tideflow.workflows.engine.executor import Executor
 from tideflow.workflows.engine.inputs import validate_start_inputs
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunStatus
 from tideflow.workflows.engine.pool import VariablePool
-from tideflow.workflows.engine.recorder import RunRecorder
+from tideflow.workflows.engine.recorder import RunRecorder, bound_node_run, json_size
 from tideflow.workflows.engine.walker import GraphWalker
 from tideflow.workflows.nodes import NODE_SPECS
 from tideflow.workflows.nodes.values import parse_typed
 
-__all__ = ["RunRecorder", "effective_pins", "run_graph"]
+__all__ = ["RESULT_LIMIT", "RunRecorder", "effective_pins", "run_graph"]
+
+# Temporal refuses a workflow result over 2 MiB (and retries the workflow task forever): the
+# result stays under this many bytes of JSON. Its outputs and answer are the run's product and
+# are never cut: over the limit the run fails instead; its node records are cut as needed.
+RESULT_LIMIT = 1_500_000
+# Per-value budgets for the node records when the whole result would be over the limit.
+_RECORD_BUDGETS = (4096, 256, 0)
 
 
 def effective_pins(run_input: GraphRunInput) -> dict[str, dict[str, Any]]:
@@ -92,10 +99,7 @@ async def run_graph(
         run_subgraph=run_subgraph,
     )
     outcome = await GraphWalker(state, None, pool, None).run(plan.root_id)
-    outputs: dict[str, Any] = {}
-    for run in recorder.node_runs:
-        if run.node_type == "end" and run.status == "succeeded" and run.container_id is None:
-            outputs.update(run.outputs)
+    outputs = dict(recorder.outputs)
     if outcome.error is not None:
         return _finish(recorder, pool, "failed", outcome.error.message, outputs)
     status: RunStatus = "partial-succeeded" if recorder.exceptions_count else "succeeded"
@@ -109,17 +113,44 @@ def _finish(
     error: str | None,
     outputs: dict[str, Any],
 ) -> GraphRunResult:
-    """Record ``workflow_finished`` and sum the run up."""
+    """Record ``workflow_finished`` and sum the run up (a result Temporal accepts)."""
+    answer = recorder.answer
+    conversation = pool.items("conversation")
+    product = json_size({"outputs": outputs, "answer": answer, "vars": conversation})
+    if product > RESULT_LIMIT:
+        what = "outputs" if json_size(outputs) > RESULT_LIMIT // 2 else "outputs and answer"
+        status, outputs, answer = "failed", {}, ""
+        error = (
+            f"The run's {what} are too large: {product} bytes of JSON, over the limit of "
+            f"{RESULT_LIMIT} bytes a run result may carry"
+        )
+        # Keep the previous conversation values: the turn failed.
+        conversation = {}
     elapsed, total_steps = recorder.finish_run(status, outputs, error)
-    return GraphRunResult(
+    result = GraphRunResult(
         status=status,
         run_id=recorder.run_id,
         outputs=outputs,
-        answer=recorder.answer,
+        answer=answer,
         error=error,
         node_runs=list(recorder.node_runs),
-        conversation_variables=pool.items("conversation"),
+        conversation_variables=conversation,
         exceptions_count=recorder.exceptions_count,
         total_steps=total_steps,
         elapsed=elapsed,
     )
+    return _fit(result)
+
+
+def _fit(result: GraphRunResult) -> GraphRunResult:
+    """``result`` with its node records cut down until it is within ``RESULT_LIMIT``."""
+    for budget in _RECORD_BUDGETS:
+        if len(result.model_dump_json().encode()) <= RESULT_LIMIT:
+            return result
+        runs = [run.model_copy() for run in result.node_runs]
+        for run in runs:
+            bound_node_run(run, budget)
+        result = result.model_copy(update={"node_runs": runs})
+    if len(result.model_dump_json().encode()) > RESULT_LIMIT:
+        result = result.model_copy(update={"node_runs": []})
+    return result

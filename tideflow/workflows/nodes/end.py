@@ -33,7 +33,8 @@ async def run(ctx: NodeContext) -> NodeResult:
         out = as_dict(item)
         selector = out.get("value_selector")
         values[str(out.get("variable"))] = ctx.pool.get(selector) if is_selector(selector) else None
-    return NodeResult(inputs=values, outputs=values)
+    # The values are the outputs only: the record does not hold them twice.
+    return NodeResult(outputs=values)
 
 
 SPECS = [NodeSpec(type="end", validate=validate, outputs=outputs)]
