@@ -249,3 +249,16 @@ async def test_chat_stream_ends_once_with_message_fields() -> None:
     assert message["created_at"] == T0 + 5 and message["message_id"] == "m-1"
     assert "text_chunk" not in names and names.count("workflow_finished") == 1
     assert out[-1][1]["message_id"] == "m-1" and out[-1][0] == len(events) - 1
+
+
+def test_truncation_flags_reach_the_stream() -> None:
+    # The workflow keeps bounded previews of large values; the SSE says which were cut.
+    translator = DifyEventTranslator(RUN_ID, "wf-1", None, ())
+    data = {**_done("n-1", "code", 1, None, T0, T0 + 1), "outputs_truncated": True}
+    finished = translator.translate(
+        RunEvent(index=0, event="node_finished", node_id="code", data=data, created_at=T0 + 1)
+    )
+    assert finished is not None
+    assert finished["data"]["outputs_truncated"] is True
+    assert finished["data"]["inputs_truncated"] is False
+    assert finished["data"]["process_data_truncated"] is False

@@ -158,7 +158,7 @@ class DifyEventTranslator:
         return {
             **self._node_fields(event, data),
             "inputs": data.get("inputs"),
-            "inputs_truncated": False,
+            "inputs_truncated": bool(data.get("inputs_truncated", False)),
             "created_at": created_at(event),
             "extras": {},
         }
@@ -177,12 +177,13 @@ class DifyEventTranslator:
             finished_at = int(data.get("finished_at") or now)
         body: dict[str, Any] = {
             **self._node_fields(event, source),
+            # The workflow keeps bounded previews of large values and flags them (recorder).
             "inputs": source.get("inputs"),
-            "inputs_truncated": False,
+            "inputs_truncated": bool(source.get("inputs_truncated", False)),
             "process_data": data.get("process_data"),
-            "process_data_truncated": False,
+            "process_data_truncated": bool(data.get("process_data_truncated", False)),
             "outputs": data.get("outputs"),
-            "outputs_truncated": False,
+            "outputs_truncated": bool(data.get("outputs_truncated", False)),
             "status": status,
             "error": data.get("error"),
             "elapsed_time": elapsed,
