@@ -251,3 +251,17 @@ async def test_runaway_templates_fail_the_node_quickly(template: str, expected: 
     assert result.status == "failed"
     assert expected in (result.error or ""), result.error
     assert loop.time() - started < 1.5
+
+
+def test_code_output_types_are_the_ones_the_sandbox_checks() -> None:
+    validate = NODE_SPECS["code"].validate
+    data: dict[str, Any] = {
+        "code": "def main():\n    return {}\n",
+        "outputs": {
+            "ok": {"type": "array[object]", "children": None},
+            "loose": {"type": "any", "children": None},
+            "nested": {"type": "object", "children": {"deep": {"type": "array[any]"}}},
+        },
+    }
+    fields = [field for field, _ in validate(data)]
+    assert fields == ["outputs.loose.type", "outputs.nested.children.deep.type"]

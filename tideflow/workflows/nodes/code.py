@@ -8,16 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from tideflow.activities.code_outputs import OUTPUT_TYPES
 from tideflow.workflows.engine.context import JSON_OBJECT, NodeContext, NodeResult
 from tideflow.workflows.nodes._common import as_dict, check_mapped_variables, mapped_variables
 from tideflow.workflows.nodes.spec import ConfigProblems, NodeSpec
 
 ACTIVITY = "run_code"
 LANGUAGES = frozenset({"python3", "javascript"})
-OUTPUT_TYPES = frozenset(
-    {"string", "number", "object", "boolean", "array[string]", "array[number]",
-     "array[object]", "array[boolean]", "array[any]", "any"}
-)  # fmt: skip
 TIMEOUT_SECONDS = 70.0  # the sandbox's 60 s read timeout plus a margin
 
 
@@ -28,11 +25,20 @@ def validate(data: dict[str, Any]) -> ConfigProblems:
         problems.append(("code_language", f"unknown language {data.get('code_language')}"))
     if not isinstance(data.get("code"), str) or not data.get("code"):
         problems.append(("code", "code is required"))
-    for name, raw in as_dict(data.get("outputs")).items():
-        if as_dict(raw).get("type") not in OUTPUT_TYPES:
-            problems.append(
-                (f"outputs.{name}.type", f"unknown output type {as_dict(raw).get('type')}")
-            )
+    problems.extend(_output_type_problems(as_dict(data.get("outputs")), "outputs"))
+    return problems
+
+
+def _output_type_problems(schema: dict[str, Any], prefix: str) -> ConfigProblems:
+    """Declared outputs (and their children) whose type a code node cannot produce; the
+    activity checks results against the same list (``code_outputs.OUTPUT_TYPES``)."""
+    problems: ConfigProblems = []
+    for name, raw in schema.items():
+        spec = as_dict(raw)
+        if spec.get("type") not in OUTPUT_TYPES:
+            problems.append((f"{prefix}.{name}.type", f"unknown output type {spec.get('type')}"))
+        children = as_dict(spec.get("children"))
+        problems.extend(_output_type_problems(children, f"{prefix}.{name}.children"))
     return problems
 
 
