@@ -15,6 +15,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from tests.helpers import runner_children
 from tideflow.activities.code import CodeOutputSpec, CodeRunInput, CodeRunResult, run_code
 from tideflow.activities.code_pool import current_pool, shutdown_code_pool
 from tideflow.activities.code_sandbox import network_unshare_command
@@ -308,23 +309,6 @@ async def test_worker_keeps_serving_after_hard_exits() -> None:
         assert error.type == "CodeNodeError"
     result = await run("def main():\n    return {'ok': True}", outputs={"ok": spec("boolean")})
     assert result.outputs == {"ok": True}
-
-
-def runner_children() -> set[int]:
-    """Pids of this process's children that run a code-node runner."""
-    pids: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"code_runners" in cmdline:
-            pids.add(int(entry))
-    return pids
 
 
 async def waiting_in_pool() -> set[int]:

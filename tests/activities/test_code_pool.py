@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from tests.helpers import runner_children
 from tideflow.activities.code import CodeOutputSpec, CodeRunInput, CodeRunResult, run_code
 from tideflow.activities.code_pool import (
     SandboxPool,
@@ -63,23 +64,6 @@ def pool() -> SandboxPool:
     found = current_pool(get_settings().code_pool_size)
     assert found is not None
     return found
-
-
-def runner_children() -> set[int]:
-    """Pids of this process's live children that run a code-node runner (from /proc)."""
-    pids: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"code_runners" in cmdline:
-            pids.add(int(entry))
-    return pids
 
 
 async def run(code: str, outputs: dict[str, CodeOutputSpec], **inputs: Any) -> CodeRunResult:

@@ -8,7 +8,6 @@ the run is cancelled.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.activities.support import apply_settings, http_node
+from tests.helpers import runner_children
 from tests.runtime.graphs import START, chain, end, node
 from tests.runtime.support import LocalExecutor, plan_from_graph
 from tideflow.activities import code_pool
@@ -160,19 +160,7 @@ def _runner_processes() -> set[int]:
     still waiting for work in the sandbox pool)."""
     pool = code_pool.current_pool(get_settings().code_pool_size)
     waiting = pool.idle_pids() if pool is not None else set[int]()
-    pids: set[int] = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"code_runners" in cmdline:
-            pids.add(int(entry))
-    return pids - waiting
+    return runner_children() - waiting
 
 
 async def _until(condition: Any, timeout: float) -> bool:
