@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     # SSE: keep-alive interval, and how often the API polls a run's events from Temporal.
     sse_ping_interval_s: float = Field(default=10.0, gt=0)
     event_poll_interval_s: float = Field(default=0.075, gt=0)
+    # How often an SSE stream polls the stream store while a model's tokens are streaming.
+    stream_poll_interval_s: float = Field(default=0.01, gt=0)
+
+    # Models: an OpenAI-compatible gateway (a LiteLLM proxy, OpenRouter, the tests' fake server)
+    # that takes every model call whatever its provider, when set; then tenant credentials are
+    # not needed. The key is sent as the bearer token.
+    model_gateway_url: str | None = None
+    model_gateway_key: str | None = None
+    # One model call's time limit (the activity's start-to-close timeout).
+    llm_timeout_s: float = Field(default=600.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

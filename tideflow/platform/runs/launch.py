@@ -58,6 +58,7 @@ def new_run(
         files=files or [],
         user=user,
         app_id=app.id,
+        tenant_id=app.tenant_id,
         workflow_id=version.id if version else "draft",
         pins=pins or {},
         mock_external=mock_external,

@@ -28,8 +28,14 @@ class GraphRunInput(BaseModel):
     # Pin every external node (NodeSpec.external) that is not pinned with its mock outputs.
     mock_external: bool = False
     app_id: str = ""
+    # The app's tenant: model calls use its provider credentials (looked up by the activity).
+    tenant_id: str = ""
     workflow_id: str = ""
     dialogue_count: int = 0
+    # Chatflows: the conversation's earlier turns, oldest first, as ``{"query", "answer"}``
+    # (bounded by the API: the largest memory window the plan's nodes ask for). LLM-type nodes
+    # with ``memory`` take their window of it.
+    history: list[dict[str, str]] = Field(default_factory=list[dict[str, str]])
     # The run's id (sys.workflow_run_id); empty: a fresh replay-safe uuid.
     run_id: str = ""
 
