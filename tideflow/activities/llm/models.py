@@ -63,6 +63,9 @@ class LlmRequest(BaseModel):
     # model supports it; the node parses the text either way.
     json_schema: dict[str, Any] | None = None
     stream: StreamTarget | None = None
+    # Dify's ``reasoning_format: separated``: ``<think>`` blocks leave the text (streamed and
+    # final) for ``reasoning_content``; otherwise (``tagged``) the text keeps them.
+    separate_reasoning: bool = False
     # Node id (sent as ``X-Tideflow-Node`` so gateways and the test fake can tell calls apart).
     node_id: str = ""
     # The node's retry_config attempts (``tideflow.activities.heartbeat.node_attempts``).

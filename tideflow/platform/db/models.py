@@ -22,6 +22,7 @@ from tideflow.platform.db.access_models import (
 )
 from tideflow.platform.db.chat_models import Conversation, Message, MessageFeedback, UploadFile
 from tideflow.platform.db.ids import new_id, utcnow
+from tideflow.platform.db.model_models import DefaultModel, ProviderCredential, StreamChunk
 
 __all__ = [
     "Account",
@@ -30,10 +31,13 @@ __all__ = [
     "AppEnvironmentVariable",
     "AppVersion",
     "Conversation",
+    "DefaultModel",
     "EndUser",
     "Message",
     "MessageFeedback",
     "NodeExecution",
+    "ProviderCredential",
+    "StreamChunk",
     "Tenant",
     "TenantMember",
     "UploadFile",
