@@ -17,6 +17,7 @@ from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from tests.fakes.openai_server import FakeLLMServer, start_fake_llm_server
 from tideflow.platform.db.session import get_engine
 from tideflow.platform.temporal import DATA_CONVERTER
 from tideflow.temporal_server import dev_server_extra_args
@@ -120,3 +121,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     get_engine.cache_clear()
     with get_engine(POSTGRES_URL).begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def _fake_llm_server() -> Iterator[FakeLLMServer]:
+    server = start_fake_llm_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake_llm(_fake_llm_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The session's fake OpenAI-compatible server (tests/fakes/openai_server.py), reset."""
+    _fake_llm_server.reset()
+    yield _fake_llm_server
+    _fake_llm_server.reset()

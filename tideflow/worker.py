@@ -18,10 +18,11 @@ log = logging.getLogger("tideflow.worker")
 
 def registered_workflows() -> Sequence[type]:
     """Workflow classes this worker serves."""
+    from tideflow.workflows.check_credentials import CheckModelCredentialsWorkflow
     from tideflow.workflows.interpreter import GraphWorkflow
     from tideflow.workflows.ping import PingWorkflow
 
-    return [GraphWorkflow, PingWorkflow]
+    return [GraphWorkflow, PingWorkflow, CheckModelCredentialsWorkflow]
 
 
 def registered_activities() -> Sequence[Any]:
@@ -29,9 +30,10 @@ def registered_activities() -> Sequence[Any]:
     from tideflow.activities.code import run_code
     from tideflow.activities.document import extract_document
     from tideflow.activities.http import http_request
+    from tideflow.activities.llm.activity import check_model_credentials, llm_invoke
     from tideflow.activities.ping import ping
 
-    return [run_code, extract_document, http_request, ping]
+    return [run_code, extract_document, http_request, llm_invoke, check_model_credentials, ping]
 
 
 async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0) -> Client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Generator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
@@ -61,7 +62,12 @@ def node_attempts(max_attempts: int | None) -> Generator[None]:
         yield
     except ApplicationError as err:
         raise _with_attempt(
-            err.message, err.type, err.details, err.non_retryable, max_attempts
+            err.message,
+            err.type,
+            err.details,
+            err.non_retryable,
+            max_attempts,
+            err.next_retry_delay,
         ) from err.__cause__
     except Exception as exc:
         raise _with_attempt(str(exc), type(exc).__name__, (), False, max_attempts) from exc
@@ -73,6 +79,7 @@ def _with_attempt(
     details: Sequence[Any],
     non_retryable: bool,
     max_attempts: int | None,
+    next_retry_delay: timedelta | None = None,
 ) -> ApplicationError:
     number = attempt()
     return ApplicationError(
@@ -81,4 +88,6 @@ def _with_attempt(
         {ATTEMPT_DETAIL: number},
         type=error_type,
         non_retryable=non_retryable or (max_attempts is not None and number >= max_attempts),
+        # A delay the failure asked for (a rate limit's Retry-After) survives the re-raise.
+        next_retry_delay=next_retry_delay,
     )

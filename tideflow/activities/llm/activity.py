@@ -1,0 +1,188 @@
+"""The model-call activities: ``llm_invoke`` (a node's call) and ``check_model_credentials``.
+
+``llm_invoke`` resolves where the call goes (the model gateway when one is set, else the
+tenant's stored credentials, which never travel in the request), streams the answer while
+heartbeating, appends the pieces to the stream store for SSE clients, and returns the whole
+answer with its usage. Its failures are ApplicationErrors typed as in ``errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tideflow.activities.files import FileFetchError
+from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
+from tideflow.activities.llm.chunks import ChunkWriter
+from tideflow.activities.llm.client import (
+    StreamAccumulator,
+    model_usage,
+    probe_model,
+    stream_completion,
+    supports_response_schema,
+)
+from tideflow.activities.llm.errors import model_error
+from tideflow.activities.llm.models import (
+    CHECK_CREDENTIALS_ACTIVITY,
+    LLM_ACTIVITY,
+    CredentialCheck,
+    LlmRequest,
+    LlmResult,
+)
+from tideflow.activities.llm.parts import LlmParamError, completion_params, litellm_messages
+from tideflow.activities.llm.reasoning import PieceKind
+from tideflow.activities.ssrf import SSRFBlockedError
+from tideflow.platform.model_credentials import load_credentials
+from tideflow.platform.settings import Settings, get_settings
+from tideflow.plugins.model_providers import (
+    ProviderSpec,
+    UnknownProviderError,
+    gateway_call_args,
+    litellm_call_args,
+    provider_spec,
+)
+
+NODE_HEADER = "X-Tideflow-Node"
+
+
+def _bad_request(message: str, error_type: str = "ModelBadRequest") -> ApplicationError:
+    return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+def _spec(provider: str) -> ProviderSpec:
+    try:
+        return provider_spec(provider)
+    except UnknownProviderError as exc:
+        raise _bad_request(str(exc), "UnknownModelProvider") from None
+
+
+async def _route(request: LlmRequest, settings: Settings) -> tuple[str, dict[str, Any]]:
+    """litellm's model string and connection arguments for the request."""
+    if settings.model_gateway_url:
+        return gateway_call_args(
+            settings.model_gateway_url, settings.model_gateway_key, request.model
+        )
+    spec = _spec(request.provider)
+    credentials = await asyncio.to_thread(
+        load_credentials, settings.db_url, request.tenant_id, spec.id
+    )
+    if credentials is None:
+        raise _bad_request(
+            f"model provider {spec.label} ({request.provider}) is not configured for this "
+            f"workspace (tenant {request.tenant_id or '-'}): add its credentials on the "
+            "console's Settings > Model providers page",
+            "ModelProviderNotConfigured",
+        )
+    try:
+        return litellm_call_args(spec, request.model, credentials)
+    except ValueError as exc:  # a stored credential litellm cannot take
+        raise _bad_request(f"model provider {spec.label}: {exc}") from None
+
+
+def _call_kwargs(request: LlmRequest, model: str, settings: Settings) -> dict[str, Any]:
+    """Sampling parameters, tools, structured output, timeout and the node header."""
+    try:
+        kwargs = completion_params(request.params)
+    except LlmParamError as exc:
+        raise _bad_request(f"llm node {request.node_id}: {exc}") from None
+    if request.json_schema is not None and supports_response_schema(model):
+        kwargs["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": request.json_schema, "strict": False},
+        }
+    if request.tools:
+        kwargs["tools"] = request.tools
+    if request.tool_choice is not None:
+        kwargs["tool_choice"] = request.tool_choice
+    kwargs["timeout"] = settings.llm_timeout_s
+    if request.node_id:
+        kwargs["extra_headers"] = {NODE_HEADER: request.node_id}
+    return kwargs
+
+
+async def _messages(request: LlmRequest, settings: Settings) -> list[dict[str, Any]]:
+    try:
+        return await litellm_messages(request, settings)
+    except (FileFetchError, SSRFBlockedError) as exc:
+        retryable = isinstance(exc, FileFetchError) and exc.retryable
+        raise ApplicationError(
+            f"llm node {request.node_id}: image: {exc}",
+            type="FileFetchError",
+            non_retryable=not retryable,
+        ) from None
+
+
+@activity.defn(name=LLM_ACTIVITY)
+async def llm_invoke(request: LlmRequest) -> LlmResult:
+    """Call the model, streaming; return its whole answer, usage and the attempt number."""
+    with node_attempts(request.max_attempts):
+        return await _invoke(request)
+
+
+async def _invoke(request: LlmRequest) -> LlmResult:
+    settings = get_settings()
+    model, route = await _route(request, settings)
+    messages = await _messages(request, settings)
+    kwargs = {**route, **_call_kwargs(request, model, settings)}
+    number = attempt()
+    writer = ChunkWriter(settings.db_url, request.stream, number) if request.stream else None
+
+    def on_piece(kind: PieceKind, text: str) -> None:
+        if writer is not None:
+            writer.add(kind, text)
+
+    accumulator = StreamAccumulator(request.separate_reasoning, on_piece)
+    started = time.monotonic()
+    try:
+        async with heartbeating():  # a stream may run for minutes: let cancellation reach it
+            await stream_completion(model, messages, kwargs, accumulator)
+            if writer is not None:
+                await writer.flush()
+    except Exception as exc:
+        if writer is not None:
+            writer.abandon()
+        raise model_error(exc, request.provider, request.model) from None
+    except BaseException:  # cancelled: stop writing too
+        if writer is not None:
+            writer.abandon()
+        raise
+    return LlmResult(
+        text=accumulator.text,
+        reasoning_content=accumulator.reasoning,
+        tool_calls=accumulator.tool_calls,
+        finish_reason=accumulator.finish_reason,
+        usage=model_usage(model, messages, accumulator, time.monotonic() - started),
+        model=model,
+        attempt=number,
+    )
+
+
+@activity.defn(name=CHECK_CREDENTIALS_ACTIVITY)
+async def check_model_credentials(check: CredentialCheck) -> dict[str, Any]:
+    """One cheap call with ``check.credentials``: ``{"ok": True}``, or a non-retryable error
+    carrying the provider's message (the user is waiting to save them)."""
+    spec = _spec(check.provider)
+    model = check.model or spec.check_model
+    if not model:
+        raise _bad_request(f"name a model to check {spec.label} credentials with")
+    missing = [
+        field.name
+        for field in spec.credential_fields
+        if field.required and check.credentials.get(field.name) in (None, "")
+    ]
+    if missing:
+        raise _bad_request(f"{spec.label} credentials: missing {', '.join(missing)}")
+    try:
+        model_name, kwargs = litellm_call_args(spec, model, check.credentials, check.model_type)
+    except ValueError as exc:
+        raise _bad_request(f"{spec.label} credentials: {exc}") from None
+    try:
+        await probe_model(model_name, kwargs, check.model_type)
+    except Exception as exc:
+        error = model_error(exc, spec.label, model)
+        raise _bad_request(error.message, error.type or "ModelBadRequest") from None
+    return {"ok": True}
