@@ -116,15 +116,12 @@ def test_validate_lists_every_problem_with_its_node(tmp_path: Path) -> None:
 
 
 def test_validate_names_unimplemented_nodes() -> None:
-    result = tideflow("validate", str(FIXTURES / "basic_llm_chat_workflow.yml"))
+    fixture = str(FIXTURES / "knowledge_retrieval_v2_workflow.yml")
+    result = tideflow("validate", fixture)
     assert result.returncode == 2
-    assert "'llm' is not implemented yet" in result.stdout
-    assert (
-        tideflow(
-            "validate", "--mock-external", str(FIXTURES / "basic_llm_chat_workflow.yml")
-        ).returncode
-        == 0
-    )
+    assert "node retrieval-v2 (Knowledge Retrieval v2): type:" in result.stdout
+    assert "'knowledge-retrieval-v2' is not implemented yet" in result.stdout
+    assert tideflow("validate", "--mock-external", fixture).returncode == 0
 
 
 def test_run_prints_json_and_exit_codes(tmp_path: Path) -> None:

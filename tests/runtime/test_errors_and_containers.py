@@ -123,7 +123,7 @@ async def test_mock_external_classifier_takes_first_class() -> None:
     result = await run(nodes, edges, mode="advanced-chat", mock_external=True, query="q")
     assert result.answer == "first"
     result = await run(nodes, edges, mode="advanced-chat", query="q")
-    assert result.status == "failed" and "not implemented" in (result.error or "")
+    assert result.status == "failed" and "model.provider is required" in (result.error or "")
 
 
 def _iteration(mode: str, parallel: bool, flatten: bool = True) -> list[dict[str, Any]]:

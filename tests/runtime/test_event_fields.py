@@ -17,7 +17,7 @@ NODE_FIELDS = {
 }  # fmt: skip
 FINISHED_FIELDS = NODE_FIELDS | {
     "inputs", "process_data", "outputs", "status", "error", "error_type", "elapsed",
-    "attempts", "pinned", "started_at", "finished_at",
+    "attempts", "pinned", "started_at", "finished_at", "execution_metadata",
 }  # fmt: skip
 
 
@@ -67,7 +67,7 @@ async def test_workflow_started_and_finished() -> None:
     assert first.data == {"id": result.run_id, "workflow_id": "", "inputs": {"query": "test query"}}
     assert last.data == {
         "id": result.run_id, "status": "succeeded", "outputs": {"query": "test query"},
-        "error": None, "elapsed": 0.0, "total_steps": 2, "exceptions_count": 0,
+        "error": None, "elapsed": 0.0, "total_steps": 2, "total_tokens": 0, "exceptions_count": 0,
         "started_at": CLOCK, "finished_at": CLOCK,
     }  # fmt: skip
 

@@ -75,6 +75,10 @@ class RunState:
     pins: dict[str, dict[str, Any]]
     start_inputs: dict[str, Any]
     run_subgraph: SubgraphRunner
+    # The app's tenant (model calls use its credentials) and, in chatflows, the conversation's
+    # earlier turns as ``{"query", "answer"}``, oldest first (memory of LLM-type nodes).
+    tenant_id: str = ""
+    history: list[dict[str, str]] = dataclasses.field(default_factory=list[dict[str, str]])
 
 
 def retry_settings(data: dict[str, Any]) -> tuple[int, float]:
@@ -147,6 +151,15 @@ class NodeContext:
         if self.node.type not in RETRY_NODE_TYPES:
             return 1
         return retry_settings(self.data)[0] + 1
+
+    def record_usage(self, total_tokens: int, total_price: str, currency: str) -> None:
+        """A model call's usage: added to the node's execution_metadata and the run's tokens
+        (an attempt that fails after its call still spent the tokens)."""
+        self.state.recorder.add_usage(self.run, total_tokens, total_price, currency)
+
+    def add_metadata(self, **items: Any) -> None:
+        """Set entries of the node's execution_metadata (``retriever_resources``...)."""
+        self.run.execution_metadata.update(items)
 
     def record_retry(self, error: str | None = None, error_type: str | None = None) -> None:
         """The current attempt failed and another follows: a ``node_retry`` event, one more

@@ -62,6 +62,9 @@ class NodeRun(BaseModel):
     # all of them on failure; a non-retryable activity failure counts as one, see interpreter).
     attempts: int = 1
     pinned: bool = False
+    # Dify's execution_metadata: model usage (``total_tokens``, ``total_price``, ``currency``)
+    # and, for an LLM node reading knowledge, its ``retriever_resources``.
+    execution_metadata: dict[str, Any] = Field(default_factory=dict[str, Any])
     # Container the node ran in and the item index / round (None at the top level).
     container_id: str | None = None
     container_index: int | None = None
@@ -102,4 +105,6 @@ class GraphRunResult(BaseModel):
     conversation_variables: dict[str, Any] = Field(default_factory=dict[str, Any])
     exceptions_count: int = 0
     total_steps: int = 0
+    # Tokens the run's model calls used (Dify's ``total_tokens``).
+    total_tokens: int = 0
     elapsed: float = 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from tideflow.workflows.engine.models import NodeRun, RunEvent, RunStatus
@@ -14,7 +15,7 @@ from tideflow.workflows.engine.models import NodeRun, RunEvent, RunStatus
 # Each inputs / outputs / process_data (or variable value) of a record or event, in JSON bytes:
 VALUE_BUDGET = 64 * 1024
 # Event fields bounded to VALUE_BUDGET; each gets a ``<field>_truncated`` flag when cut.
-BOUNDED_FIELDS = ("inputs", "outputs", "process_data", "value")
+BOUNDED_FIELDS = ("inputs", "outputs", "process_data", "value", "execution_metadata")
 # What one ``events`` query answers at most (at least one event; the caller asks again).
 EVENTS_PAGE_BUDGET = 1024 * 1024
 
@@ -76,13 +77,23 @@ def bound(value: dict[str, Any], budget: int = VALUE_BUDGET) -> tuple[dict[str, 
 
 
 def bound_node_run(run: NodeRun, budget: int = VALUE_BUDGET) -> None:
-    """Cut the record's inputs, outputs and process_data to ``budget`` each (flags set)."""
+    """Cut the record's inputs, outputs, process_data (flags set) and execution_metadata."""
     run.inputs, cut = bound(run.inputs, budget)
     run.inputs_truncated = run.inputs_truncated or cut
     run.outputs, cut = bound(run.outputs, budget)
     run.outputs_truncated = run.outputs_truncated or cut
     run.process_data, cut = bound(run.process_data, budget)
     run.process_data_truncated = run.process_data_truncated or cut
+    # Usage entries are small; retriever resources can be long (a preview, unflagged).
+    run.execution_metadata = bound(run.execution_metadata, budget)[0]
+
+
+def _price(value: Any) -> Decimal:
+    """A price as Dify writes it (a decimal string); anything else counts as 0."""
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
 
 
 def epoch(moment: datetime) -> int:
@@ -108,6 +119,8 @@ class RunRecorder:
         # The top-level End nodes' outputs, merged in the order they finished (full values:
         # they are the run's product).
         self.outputs: dict[str, Any] = {}
+        # Tokens the run's model calls used (Dify's workflow ``total_tokens``).
+        self.total_tokens = 0
         self._sizes: list[int] = []
 
     def start(self, run_id: str, clock: Callable[[], datetime]) -> datetime:
@@ -149,6 +162,16 @@ class RunRecorder:
         self.events.append(record)
         self._sizes.append(json_size(data))
 
+    def add_usage(self, run: NodeRun, tokens: int, price: str, currency: str) -> None:
+        """A model call of ``run``: its tokens and price join the node's execution_metadata
+        (``total_tokens``, ``total_price``, ``currency``); its tokens the run's total."""
+        meta = run.execution_metadata
+        node_price = _price(meta.get("total_price")) + _price(price)
+        meta["total_tokens"] = int(meta.get("total_tokens") or 0) + tokens
+        meta["total_price"] = str(node_price)
+        meta["currency"] = currency
+        self.total_tokens += tokens
+
     def node_started(self, node_id: str, fields: dict[str, Any], inputs: dict[str, Any]) -> None:
         """The ``node_started`` event (``inputs`` bounded like every record's)."""
         self.emit("node_started", node_id, **fields, inputs=inputs)
@@ -179,6 +202,7 @@ class RunRecorder:
             inputs=run.inputs,
             process_data=run.process_data,
             outputs=run.outputs,
+            execution_metadata=run.execution_metadata,
             status=run.status,
             error=run.error,
             error_type=run.error_type,
@@ -250,6 +274,7 @@ class RunRecorder:
             error=error,
             elapsed=elapsed,
             total_steps=total_steps,
+            total_tokens=self.total_tokens,
             exceptions_count=self.exceptions_count,
             started_at=epoch(started) if started else 0,
             finished_at=epoch(ended) if ended else 0,

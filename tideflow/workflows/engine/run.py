@@ -12,6 +12,7 @@ from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunS
 from tideflow.workflows.engine.pool import VariablePool
 from tideflow.workflows.engine.recorder import RunRecorder, bound_node_run, json_size
 from tideflow.workflows.engine.walker import GraphWalker
+from tideflow.workflows.graph.plan import CHAT_MODES
 from tideflow.workflows.nodes import NODE_SPECS
 from tideflow.workflows.nodes.values import parse_typed
 
@@ -49,7 +50,7 @@ def _seed_pool(run_input: GraphRunInput, run_id: str, timestamp: int) -> Variabl
         "timestamp": timestamp,
         "files": run_input.files,
     }
-    if plan.mode == "advanced-chat":
+    if plan.mode in CHAT_MODES:
         system["query"] = run_input.query or ""
         system["conversation_id"] = run_input.conversation_id or ""
         system["dialogue_count"] = run_input.dialogue_count
@@ -97,6 +98,8 @@ async def run_graph(
         pins=effective_pins(run_input),
         start_inputs=start_inputs,
         run_subgraph=run_subgraph,
+        tenant_id=run_input.tenant_id,
+        history=list(run_input.history),
     )
     outcome = await GraphWalker(state, None, pool, None).run(plan.root_id)
     outputs = dict(recorder.outputs)
@@ -137,6 +140,7 @@ def _finish(
         conversation_variables=conversation,
         exceptions_count=recorder.exceptions_count,
         total_steps=total_steps,
+        total_tokens=recorder.total_tokens,
         elapsed=elapsed,
     )
     return _fit(result)

@@ -147,10 +147,13 @@ def _implementation_problems(
     node: DocNode, specs: dict[str, NodeSpec], *, mock_external: bool
 ) -> list[Problem]:
     spec = specs.get(node.type)
-    if spec is not None and spec.implemented:
-        return []
     if mock_external and is_external(node.type):
         return []
+    if spec is not None and spec.implemented:
+        return [
+            Problem(node.id, field, message, node.title)
+            for field, message in spec.run_requirements(node.data)
+        ]
     message = f"node type {node.type!r} is not implemented yet"
     needs = _plugin_needed(node)
     if needs:

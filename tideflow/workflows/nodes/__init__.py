@@ -20,7 +20,10 @@ from tideflow.workflows.nodes import (
     if_else,
     iteration,
     list_operator,
+    llm,
     loop,
+    parameter_extractor,
+    question_classifier,
     start,
     template_transform,
     variable_aggregator,
@@ -43,6 +46,9 @@ _MODULES = (
     code,
     http_request,
     document_extractor,
+    llm,
+    question_classifier,
+    parameter_extractor,
 )
 
 NODE_SPECS: dict[str, NodeSpec] = {

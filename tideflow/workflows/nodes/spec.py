@@ -37,5 +37,8 @@ class NodeSpec:
     # False for known Dify types whose implementation arrives in a later step: such a node is
     # valid only when pinned or mocked, otherwise validation names it.
     implemented: bool = True
+    # Problems that matter only when the node really runs (not pinned, not mocked): a model
+    # still to be chosen, say. Validation reports them for such nodes alone.
+    run_requirements: Callable[[dict[str, Any]], ConfigProblems] = _no_problems
     # Placeholder outputs for ``mock_external`` (type-correct, like Dify's test auto-mock).
     mock_outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
