@@ -138,7 +138,8 @@ def sse_events(body: str) -> list[tuple[int | None, dict[str, Any] | str]]:
         payload: dict[str, Any] | str | None = None
         for line in block.splitlines():
             if line.startswith("id: "):
-                event_id = int(line[4:])
+                # Live token lines have ``N:T[:R]`` ids (runs/relay.py): their event index.
+                event_id = int(line[4:].split(":")[0])
             elif line.startswith("data: "):
                 payload = json.loads(line[6:])
             elif line == "event: ping":

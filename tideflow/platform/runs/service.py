@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
@@ -29,13 +30,16 @@ from temporalio.common import (
 from temporalio.exceptions import CancelledError, TerminatedError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from tideflow.platform import streams
 from tideflow.platform.db.crud import runs as crud
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.platform.db.session import get_engine
 from tideflow.platform.runs.channel import EventChannel, TemporalQueryChannel
+from tideflow.platform.runs.relay import Cursor, TokenRelay
 from tideflow.platform.runs.sse import PING, DifyEventTranslator, sse_line
 from tideflow.platform.runs.views import run_data
 from tideflow.platform.settings import Settings
+from tideflow.platform.streams import StoredChunk
 from tideflow.platform.temporal_link import TemporalLink
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent
 
@@ -168,7 +172,11 @@ class RunService:
             await self._client().get_workflow_handle(row.temporal_workflow_id).cancel()
 
     async def reconcile(self) -> int:
-        """Follow every run still marked running (after a restart); returns how many."""
+        """Follow every run still marked running (after a restart); returns how many.
+
+        Token chunks over a day old are deleted first (runs whose end was never projected).
+        """
+        await self.db(crud.delete_stale_chunks)
         while self.link.client is None:
             await asyncio.sleep(0.2)
         rows = await self.db(crud.unfinished_runs)
@@ -188,11 +196,13 @@ class RunService:
         return TemporalQueryChannel(self._client())
 
     async def stream(
-        self, row: WorkflowRun, translator: DifyEventTranslator, since: int = 0
+        self, row: WorkflowRun, translator: DifyEventTranslator, since: int | Cursor = 0
     ) -> AsyncIterator[str]:
-        """Dify SSE for the run, from event index ``since`` to ``workflow_finished``."""
+        """Dify SSE for the run to ``workflow_finished``: from event index ``since``, or after a
+        client's cursor (its ``Last-Event-ID``, see ``relay``)."""
+        after = since if isinstance(since, Cursor) else Cursor(since - 1)
         try:
-            async for line in self._events(row, translator, since):
+            async for line in self._events(row, translator, after):
                 yield line
         except Exception as exc:  # the stream is open: errors become an ``error`` event
             log.exception("stream of run %s failed", row.id)
@@ -206,9 +216,10 @@ class RunService:
             )
 
     async def _events(
-        self, row: WorkflowRun, translator: DifyEventTranslator, since: int
+        self, row: WorkflowRun, translator: DifyEventTranslator, after: Cursor
     ) -> AsyncIterator[str]:
         channel, watcher = self.channel(), self.watch(row)
+        relay = TokenRelay(translator, self.read_chunks, row.id, after)
         loop = asyncio.get_running_loop()
         index, last_sent = 0, loop.time()
         finished: RunEvent | None = None
@@ -220,9 +231,8 @@ class RunService:
                 if event.event == "workflow_finished":
                     finished = event
                     break
-                payload = translator.translate(event)
-                if payload is not None and event.index >= since:
-                    yield sse_line(payload, event.index)
+                for line in await relay.on_event(event):
+                    yield line
                     last_sent = loop.time()
             if finished is None and not events and ended:
                 break  # the run ended without recording workflow_finished (it failed outright)
@@ -230,13 +240,39 @@ class RunService:
                 if loop.time() - last_sent >= self.settings.sse_ping_interval_s:
                     yield PING
                     last_sent = loop.time()
-                await asyncio.sleep(self.settings.event_poll_interval_s)
+                async for line in self._live(relay):
+                    yield line
+                    last_sent = loop.time()
+        for line in relay.finish():
+            yield line
         # workflow_finished has the recorded event's id, or the next one when it was not
         # recorded; a client that has seen it gets nothing more.
         event_id = finished.index if finished is not None else index
-        if event_id >= since:
+        if event_id > after.event:
             for line in await self._closing_lines(row, translator, finished, event_id):
                 yield line
+
+    async def _live(self, relay: TokenRelay) -> AsyncIterator[str]:
+        """Until the next poll of the run's events: the streaming model's chunks, polled at
+        their own (faster) cadence while there is one, else nothing."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.settings.event_poll_interval_s
+        while relay.polling and loop.time() < until:
+            for line in await relay.pull():
+                yield line
+            await asyncio.sleep(self.settings.stream_poll_interval_s)
+        await asyncio.sleep(max(0.0, until - loop.time()))
+
+    async def read_chunks(self, run_id: str, after_seq: int, node_id: str) -> list[StoredChunk]:
+        """A node's chunks in the stream store (none while the store cannot be read: the
+        node's value, streamed by the workflow, makes up for what is missed)."""
+        try:
+            return await run_in_threadpool(
+                streams.read_chunks, self.settings.db_url, run_id, after_seq, node_id
+            )
+        except SQLAlchemyError as err:
+            log.warning("cannot read the token stream of run %s: %s", run_id, err)
+            return []
 
     async def _closing_lines(
         self,

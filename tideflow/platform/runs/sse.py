@@ -18,7 +18,7 @@ from tideflow.workflows.engine.models import RunEvent
 from tideflow.workflows.graph.plan import ExecutionPlan
 
 # Recorder events with no Dify SSE counterpart.
-_INTERNAL = frozenset({"node_skipped", "variable_updated"})
+_INTERNAL = frozenset({"node_skipped", "variable_updated", "stream_pending"})
 # Node types Dify sends no node events for: a container's start marker, and the container
 # itself (its iteration_* / loop_* events stand for it).
 _SILENT_NODE_TYPES = frozenset({"iteration-start", "loop-start", "iteration", "loop"})
@@ -40,7 +40,7 @@ def mask_secrets(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
-def sse_line(payload: dict[str, Any], event_id: int | None = None) -> str:
+def sse_line(payload: dict[str, Any], event_id: int | str | None = None) -> str:
     """One SSE message: optional ``id:`` line, then ``data: {json}``."""
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}data: {json.dumps(payload, ensure_ascii=False, default=str)}\n\n"
@@ -128,6 +128,23 @@ class DifyEventTranslator:
         (a workflow app's stream ends with ``workflow_finished`` alone)."""
         del run
         return [finished]
+
+    def live_text(self, response_node_id: str, selector: list[str], text: str) -> dict[str, Any]:
+        """Model text relayed while its node runs, as the response node would stream it."""
+        data = {"text": text, "from_variable_selector": selector}
+        event = RunEvent(index=-1, event="text_chunk", node_id=response_node_id, data=data)
+        return self.translate(event) or {}
+
+    def reasoning(self, node_id: str, text: str) -> dict[str, Any]:
+        """Dify's ``reasoning_chunk`` (an LLM node with ``reasoning_format: separated``)."""
+        body = {"reasoning": text, "node_id": node_id, "is_final": False}
+        return self._wrap("reasoning_chunk", body)
+
+    def replace(self, answer: str) -> dict[str, Any] | None:
+        """The whole answer, corrected (chatflows' ``message_replace``; workflow apps have no
+        such event: None)."""
+        del answer
+        return None
 
     def _wrap(self, name: str, body: dict[str, Any], top_level: bool = False) -> dict[str, Any]:
         payload: dict[str, Any] = {"event": name, "task_id": self.run_id}

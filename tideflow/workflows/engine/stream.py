@@ -8,6 +8,10 @@ and assigners that write a variable the template reads. Open sessions stream one
 in the order they opened (graph order when several open together): text as soon as the session
 is active, a variable once its value is in the pool (nothing when its node was skipped). When
 the response node itself has run, what is left streams as the node rendered it.
+
+When the active session waits on ``[X, "text"]`` of a top-level LLM node X, it records one
+``stream_pending`` event (no SSE counterpart): X's tokens, streamed by its activity to the stream
+store, are what the client sees next, and the API relays them until X's value streams here.
 """
 
 from __future__ import annotations
@@ -79,6 +83,8 @@ class _Session:
     blocking: frozenset[str]
     index: int = 0
     node_done: bool = False
+    # The segment index a ``stream_pending`` was recorded for (-1: none yet).
+    announced: int = -1
 
 
 class ResponseStream:
@@ -98,7 +104,7 @@ class ResponseStream:
     ) -> None:
         self.state, self.pool, self.root = state, pool, root
         self.out_edges, self.taken, self.skipped = out_edges, taken, skipped
-        chat = state.plan.mode == "advanced-chat"
+        chat = state.plan.mode != "workflow"  # every other mode answers with messages
         self.event = "message" if chat else "text_chunk"
         self.pending: dict[str, _Session] = {}
         self.sessions: dict[str, _Session] = {}
@@ -161,6 +167,7 @@ class ResponseStream:
                 elif segment[0] not in self.skipped:
                     found, value = self.pool.find(segment)
                     if not found and not session.node_done:
+                        self._announce(session, segment)
                         return  # wait for the value
                     if found:
                         self._emit(session, value_markdown(value), segment)
@@ -168,6 +175,22 @@ class ResponseStream:
                         self._emit(session, ".".join(segment), segment)
                 session.index += 1
             self.queue.pop(0)
+
+    def _announce(self, session: _Session, selector: list[str]) -> None:
+        """Record ``stream_pending`` once when ``selector`` is a top-level LLM node's text."""
+        node = self.state.plan.nodes.get(selector[0])
+        if session.announced == session.index or len(selector) != 2 or selector[1] != "text":
+            return
+        if node is None or node.type != "llm" or node.parent_id is not None:
+            return
+        session.announced = session.index
+        self.state.recorder.emit(
+            "stream_pending",
+            session.node_id,
+            selector=list(selector),
+            response_node_id=session.node_id,
+            source_node_id=node.id,
+        )
 
     def _emit(self, session: _Session, text: str, selector: list[str]) -> None:
         self.state.recorder.stream_chunk(self.event, session.node_id, text, selector)

@@ -20,7 +20,8 @@ from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.drafts import load_draft, parse_dsl, secret_values, start_variables
-from tideflow.platform.runs.chat_sse import ChatEventTranslator
+from tideflow.platform.runs.chat_sse import turn_translator
+from tideflow.platform.runs.relay import Cursor
 from tideflow.platform.runs.sse import DifyEventTranslator
 from tideflow.workflows.graph.plan import ExecutionPlan
 
@@ -60,6 +61,9 @@ def parameters(app: CurrentApp, session: SessionDep) -> dict[str, Any]:
         value = features.get(name)
         return dict(value) if isinstance(value, dict) else dict(_OFF)  # pyright: ignore[reportUnknownArgumentType]
 
+    config = doc.app_model_config
+    # A Chatbot, Agent or Text Generator answers its model_config's form as written.
+    form = list(config.get("user_input_form") or []) if config is not None else None
     return {
         "opening_statement": features.get("opening_statement") or "",
         "suggested_questions": features.get("suggested_questions") or [],
@@ -70,7 +74,7 @@ def parameters(app: CurrentApp, session: SessionDep) -> dict[str, Any]:
         "annotation_reply": feature("annotation_reply"),
         "more_like_this": feature("more_like_this"),
         "sensitive_word_avoidance": feature("sensitive_word_avoidance"),
-        "user_input_form": [_form_item(v) for v in variables],
+        "user_input_form": form if form is not None else [_form_item(v) for v in variables],
         "file_upload": feature("file_upload"),
         "system_parameters": {
             "file_size_limit": 15,
@@ -116,11 +120,14 @@ async def run_events(
     run = run_crud.get_run(session, app, workflow_run_id)
     if run is None:
         raise not_found("workflow run")
-    since = 0
+    after = Cursor()
     if last_event_id:
-        if not last_event_id.strip().isdigit():
-            raise invalid_param("Last-Event-ID: expected the id of an event of this stream")
-        since = int(last_event_id) + 1
+        try:
+            after = Cursor.parse(last_event_id)
+        except ValueError:
+            raise invalid_param(
+                "Last-Event-ID: expected the id of an event of this stream"
+            ) from None
     version = apps.get_version(session, app, run.app_version_id or "")
     plan = ExecutionPlan.model_validate(version.plan) if version is not None else None
     secrets = secret_values(envvars.list_env(session, app), settings.secret_key)
@@ -128,8 +135,9 @@ async def run_events(
     message = conv_crud.message_of_run(session, run.id)
     translator = (
         DifyEventTranslator(run.id, version_id, plan, secrets)
-        if message is None  # a chatflow turn's run streams as the turn did
-        else ChatEventTranslator(
+        if message is None  # a chat turn's run streams as the turn did
+        else turn_translator(
+            app.mode,
             run.id,
             version_id,
             plan,
@@ -140,5 +148,5 @@ async def run_events(
     )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(
-        runs.stream(run, translator, since), media_type="text/event-stream", headers=headers
+        runs.stream(run, translator, after), media_type="text/event-stream", headers=headers
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Text, cast, delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from tideflow.platform.db.crud.conversations import finish_turn
+from tideflow.platform.db.model_models import StreamChunk
 from tideflow.platform.db.models import App, EndUser, NodeExecution, WorkflowRun, utcnow
 from tideflow.workflows.engine.models import GraphRunResult
 
@@ -174,6 +175,7 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
         )
     session.add(run)
     finish_turn(session, run_id, result.status, result.error, result)
+    _drop_chunks(session, run_id)
     session.commit()
     session.refresh(run)
     return run
@@ -187,4 +189,19 @@ def fail_run(session: Session, run_id: str, status: str, error: str) -> None:
     run.status, run.error, run.finished_at = status, error, utcnow()
     session.add(run)
     finish_turn(session, run_id, status, error, None)
+    _drop_chunks(session, run_id)
     session.commit()
+
+
+def _drop_chunks(session: Session, run_id: str) -> None:
+    """The run's token chunks go with its end: the result holds the final text."""
+    session.exec(delete(StreamChunk).where(col(StreamChunk.run_id) == run_id))
+
+
+def delete_stale_chunks(session: Session, max_age: timedelta = timedelta(days=1)) -> int:
+    """Delete token chunks older than ``max_age`` (runs whose end was never projected);
+    returns how many."""
+    cutoff = utcnow() - max_age
+    result = session.exec(delete(StreamChunk).where(col(StreamChunk.created_at) < cutoff))
+    session.commit()
+    return result.rowcount
