@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.platform.runs.sse import DifyEventTranslator, created_at, mask_secrets
 from tideflow.workflows.engine.models import RunEvent
+from tideflow.workflows.graph.plan import ExecutionPlan
 
 _ANSWERED = ("succeeded", "partial-succeeded")
 
@@ -58,6 +60,30 @@ class ChatEventTranslator(DifyEventTranslator):
         payload = super().translate(event)
         return self._chat_fields(payload) if payload is not None else None
 
+    def live_text(self, response_node_id: str, selector: list[str], text: str) -> dict[str, Any]:
+        """Model text relayed while its node runs, as a ``message`` event."""
+        data = {"answer": text, "from_variable_selector": selector}
+        event = RunEvent(index=-1, event="message", node_id=response_node_id, data=data)
+        return self.translate(event) or {}
+
+    def reasoning(self, node_id: str, text: str) -> dict[str, Any]:
+        """``reasoning_chunk`` with the chat fields."""
+        return self._chat_fields(super().reasoning(node_id, text))
+
+    def replace(self, answer: str) -> dict[str, Any] | None:
+        """``message_replace``: the answer so far as it should read (a retried model call
+        streamed other text than the one it returned)."""
+        payload = {
+            "event": "message_replace",
+            "task_id": self.run_id,
+            "message_id": self.message_id,
+            "conversation_id": self.conversation_id,
+            "answer": answer,
+            "reason": "model_retry",
+            "created_at": int(time.time()),
+        }
+        return mask_secrets(payload, self.secrets)
+
     def _chat_fields(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {**payload, "message_id": self.message_id, "conversation_id": self.conversation_id}
 
@@ -89,3 +115,69 @@ class ChatEventTranslator(DifyEventTranslator):
             "message": mask_secrets(run.error or run.status, self.secrets),
         }
         return [finished, error]
+
+
+# What a Chatbot, Agent or Text Generator streams: answer events only, no workflow events.
+_MESSAGE_EVENTS = frozenset(
+    {"message", "message_end", "message_replace", "message_file", "agent_message", "agent_thought"}
+)
+
+
+@dataclass
+class MessageEventTranslator(ChatEventTranslator):
+    """The SSE of the graph-less modes (Dify's ``message* -> message_end``, or ``error``).
+
+    A Text Generator's events carry no ``conversation_id`` (``with_conversation`` False).
+    """
+
+    with_conversation: bool = True
+
+    def translate(self, event: RunEvent) -> dict[str, Any] | None:
+        """Only the answer events of the chat translation."""
+        payload = super().translate(event)
+        if payload is None or payload.get("event") not in _MESSAGE_EVENTS:
+            return None
+        return self._scoped(payload)
+
+    def closing(self, finished: dict[str, Any], run: WorkflowRun) -> list[dict[str, Any]]:
+        """``message_end`` (or ``error``) without ``workflow_finished``."""
+        closing = super().closing(finished, run)
+        return [self._scoped(p) for p in closing if p["event"] != "workflow_finished"]
+
+    def _scoped(self, payload: dict[str, Any]) -> dict[str, Any]:
+        payload = {k: v for k, v in payload.items() if k != "workflow_run_id"}
+        if not self.with_conversation:
+            payload.pop("conversation_id", None)
+        return payload
+
+
+def turn_translator(
+    mode: str,
+    run_id: str,
+    version_id: str,
+    plan: ExecutionPlan | None,
+    secrets: tuple[str, ...],
+    *,
+    message_id: str,
+    conversation_id: str,
+) -> ChatEventTranslator:
+    """The translator of a message-answering run: a Chatflow's turn streams its workflow
+    events too; the graph-less modes stream only their answer."""
+    if mode == "advanced-chat":
+        return ChatEventTranslator(
+            run_id,
+            version_id,
+            plan,
+            secrets,
+            message_id=message_id,
+            conversation_id=conversation_id,
+        )
+    return MessageEventTranslator(
+        run_id,
+        version_id,
+        plan,
+        secrets,
+        message_id=message_id,
+        conversation_id=conversation_id,
+        with_conversation=mode != "completion",
+    )

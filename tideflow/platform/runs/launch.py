@@ -2,23 +2,55 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from tideflow.platform.db.models import App, AppVersion, WorkflowRun
+from tideflow.platform.db.models import App, AppVersion, Message, WorkflowRun
 from tideflow.platform.runs.service import RunStart, run_id_for, workflow_id_of
 from tideflow.workflows.engine.models import GraphRunInput
 from tideflow.workflows.graph.plan import ExecutionPlan
 
+# Node types that read the conversation's history through their ``memory`` block.
+_MEMORY_NODE_TYPES = frozenset({"llm", "question-classifier", "parameter-extractor", "agent"})
+# Dify reads up to 500 earlier messages when a memory has no window; a run gets at most 100.
+MAX_HISTORY_TURNS = 100
+
 
 @dataclass(frozen=True)
 class ChatTurn:
-    """What a chatflow run adds: the query and the conversation's state."""
+    """What a chat-family run adds: the query and the conversation's state and history."""
 
     query: str
     conversation_id: str
     variables: dict[str, Any]
     dialogue_count: int
+    # The earlier turns, oldest first, as {"query", "answer"} (see ``history_of``).
+    history: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+
+
+def history_turns(plan: ExecutionPlan) -> int:
+    """How many earlier turns the plan's nodes can use: the largest memory window asked for
+    (``window.size`` when the window is on, else Dify's default), at most 100; 0 without
+    memory."""
+    sizes = [0]
+    for node in plan.nodes.values():
+        memory = node.data.get("memory")
+        if node.type not in _MEMORY_NODE_TYPES or not isinstance(memory, dict):
+            continue
+        window = cast(dict[str, Any], memory).get("window")
+        window = cast(dict[str, Any], window) if isinstance(window, dict) else {}
+        size = window.get("size")
+        on = window.get("enabled") and isinstance(size, int) and size > 0
+        sizes.append(min(cast(int, size), MAX_HISTORY_TURNS) if on else MAX_HISTORY_TURNS)
+    return max(sizes)
+
+
+def history_of(newest_first: Sequence[Message]) -> list[dict[str, str]]:
+    """The answered turns of ``newest_first`` messages, oldest first (a turn still running or
+    failed without an answer is not history)."""
+    turns = [m for m in reversed(newest_first) if m.status != "running" and m.answer]
+    return [{"query": m.query, "answer": m.answer} for m in turns]
 
 
 def new_run(
@@ -71,6 +103,7 @@ def new_run(
                 "conversation_id": chat.conversation_id,
                 "conversation_variables": chat.variables or None,
                 "dialogue_count": chat.dialogue_count,
+                "history": chat.history,
             }
         )
     return RunStart(row=row, run_input=run_input)

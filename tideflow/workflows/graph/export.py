@@ -19,32 +19,49 @@ def export_dsl(app: AppDocument) -> str:
 
 
 def export_mapping(app: AppDocument) -> dict[str, Any]:
-    """The DSL document as a mapping, before YAML serialisation."""
+    """The DSL document as a mapping, before YAML serialisation.
+
+    A Chatbot, Agent or Text Generator is written as Dify writes it: its ``model_config``,
+    not the graph it compiles to.
+    """
+    if app.app_model_config is not None:
+        return {
+            "app": _app_block(app),
+            "dependencies": [dict(d) for d in app.dependencies],
+            "kind": "app",
+            "model_config": app.app_model_config,
+            "version": EXPORT_VERSION,
+        }
+    return {
+        "app": _app_block(app),
+        "dependencies": [dict(d) for d in app.dependencies],
+        "kind": "app",
+        "version": EXPORT_VERSION,
+        "workflow": workflow_mapping(app),
+    }
+
+
+def workflow_mapping(app: AppDocument) -> dict[str, Any]:
+    """The ``workflow`` block: graph, features and variables (for a graph-less app, the graph
+    its ``model_config`` compiles to)."""
     nodes = app.node_map()
     extra = dict(app.workflow_extra)
     viewport = extra.pop("viewport", {"x": 0, "y": 0, "zoom": 1})
     return {
-        "app": {
-            "name": app.name,
-            "mode": app.mode,
-            "description": app.description,
-            **app.app_extra,
+        "conversation_variables": [dict(v) for v in app.conversation_variables],
+        "environment_variables": [dict(v) for v in app.environment_variables],
+        "features": app.features,
+        "graph": {
+            "edges": [_edge(e, nodes) for e in app.edges],
+            "nodes": [_node(n, nodes) for n in app.nodes],
+            "viewport": viewport,
         },
-        "dependencies": [dict(d) for d in app.dependencies],
-        "kind": "app",
-        "version": EXPORT_VERSION,
-        "workflow": {
-            "conversation_variables": [dict(v) for v in app.conversation_variables],
-            "environment_variables": [dict(v) for v in app.environment_variables],
-            "features": app.features,
-            "graph": {
-                "edges": [_edge(e, nodes) for e in app.edges],
-                "nodes": [_node(n, nodes) for n in app.nodes],
-                "viewport": viewport,
-            },
-            **extra,
-        },
+        **extra,
     }
+
+
+def _app_block(app: AppDocument) -> dict[str, Any]:
+    return {"name": app.name, "mode": app.mode, "description": app.description, **app.app_extra}
 
 
 def _container_flags(parent: DocNode | None) -> dict[str, Any]:

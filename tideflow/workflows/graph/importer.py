@@ -7,17 +7,17 @@ import re
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast, get_args
 
 import yaml
 
 from tideflow.workflows.graph.errors import DSLError, Problem, app_problem
 from tideflow.workflows.graph.model import AppDocument, as_dict, as_list
+from tideflow.workflows.graph.model_config import MODEL_CONFIG_MODES, config_features, config_graph
 from tideflow.workflows.graph.normalise import normalise_edges, normalise_nodes
+from tideflow.workflows.graph.plan import AppMode
 
-SUPPORTED_MODES = ("workflow", "advanced-chat")
-# Modes Dify stores as a model config rather than a graph; a later step compiles them.
-_LATER_MODES = {"chat": "Chatbot", "completion": "Text Generator", "agent-chat": "Agent"}
+SUPPORTED_MODES = ("workflow", "advanced-chat", *MODEL_CONFIG_MODES)
 _NEWEST_VERSION = (0, 6)
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -31,9 +31,11 @@ def load_app(source: AppSource) -> AppDocument:
     """Import a Dify app DSL and normalise it.
 
     ``source`` is YAML text, a path to a ``.yml``/``.yaml`` file, or a parsed mapping. Accepted:
-    ``kind: app`` exports (DSL 0.1.0-0.6.x, modes ``workflow`` and ``advanced-chat``), a bare
-    ``{nodes, edges}`` graph and ``{graph: {nodes, edges}}``. Raises ``DSLError`` naming every
-    problem found in the file's structure; graph-level checks are ``validate_app``'s job.
+    ``kind: app`` exports (DSL 0.1.0-0.6.x: ``workflow`` and ``advanced-chat`` graphs, and
+    ``chat``, ``completion`` and ``agent-chat`` apps, whose ``model_config`` compiles to a
+    graph), a bare ``{nodes, edges}`` graph and ``{graph: {nodes, edges}}``. Raises ``DSLError``
+    naming every problem found in the file's structure; graph-level checks are
+    ``validate_app``'s job.
     """
     document = source if isinstance(source, Mapping) else _parse(_read(source))
     root = as_dict(dict(document))
@@ -81,13 +83,14 @@ def _from_app_export(root: dict[str, Any]) -> AppDocument:
         problems.append(app_problem("app", "missing app section: this is not a Dify app export"))
         raise DSLError(problems)
     mode = _check_mode(app.get("mode"), problems)
+    if mode in MODEL_CONFIG_MODES:
+        return _from_model_config(root, app, mode, version, problems)
     workflow = as_dict(root.get("workflow"))
     graph = as_dict(workflow.get("graph")) if workflow else None
     if workflow is None or graph is None:
         problems.append(app_problem("workflow.graph", "missing: the export has no graph"))
     if problems or mode is None or workflow is None or graph is None:
         raise DSLError(problems)
-    deps = [d for d in as_list(root.get("dependencies")) or [] if as_dict(d) is not None]
     extra = {k: v for k, v in app.items() if k not in ("name", "mode", "description")}
     return _build(
         graph,
@@ -97,8 +100,38 @@ def _from_app_export(root: dict[str, Any]) -> AppDocument:
         description=str(app.get("description") or ""),
         dsl_version=version,
         app_extra=extra,
-        dependencies=tuple(cast(list[dict[str, Any]], deps)),
+        dependencies=_dependencies(root),
     )
+
+
+def _from_model_config(
+    root: dict[str, Any], app: dict[str, Any], mode: AppMode, version: str, problems: list[Problem]
+) -> AppDocument:
+    """A Chatbot, Agent or Text Generator: the graph its ``model_config`` amounts to."""
+    config = as_dict(root.get("model_config"))
+    if config is None:
+        label = MODEL_CONFIG_MODES[mode]
+        problems.append(app_problem("model_config", f"missing: a {label} app export has one"))
+        raise DSLError(problems)
+    graph, config_problems = config_graph(mode, config)
+    if problems or config_problems:
+        raise DSLError(problems + config_problems)
+    document = _build(
+        graph,
+        {"features": config_features(config)},
+        mode=mode,
+        name=str(app.get("name") or ""),
+        description=str(app.get("description") or ""),
+        dsl_version=version,
+        app_extra={k: v for k, v in app.items() if k not in ("name", "mode", "description")},
+        dependencies=_dependencies(root),
+    )
+    return document.model_copy(update={"app_model_config": config})
+
+
+def _dependencies(root: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    deps = [d for d in as_list(root.get("dependencies")) or [] if as_dict(d) is not None]
+    return tuple(cast(list[dict[str, Any]], deps))
 
 
 def _from_bare_graph(root: dict[str, Any]) -> AppDocument:
@@ -130,23 +163,11 @@ def _check_version(value: object, problems: list[Problem]) -> str:
     return text
 
 
-def _check_mode(
-    value: object, problems: list[Problem]
-) -> Literal["workflow", "advanced-chat"] | None:
-    if value == "workflow":
-        return "workflow"
-    if value == "advanced-chat":
-        return "advanced-chat"
-    if isinstance(value, str) and value in _LATER_MODES:
-        problems.append(
-            app_problem(
-                "app.mode",
-                f"{value!r} ({_LATER_MODES[value]}) apps are not supported yet; "
-                "only workflow and advanced-chat (Chatflow) apps can be imported",
-            )
-        )
-    else:
-        problems.append(app_problem("app.mode", f"unknown app mode {value!r}"))
+def _check_mode(value: object, problems: list[Problem]) -> AppMode | None:
+    for mode in get_args(AppMode):
+        if value == mode:
+            return cast(AppMode, mode)
+    problems.append(app_problem("app.mode", f"unknown app mode {value!r}"))
     return None
 
 
@@ -154,7 +175,7 @@ def _build(
     graph: dict[str, Any],
     workflow: dict[str, Any],
     *,
-    mode: Literal["workflow", "advanced-chat"],
+    mode: AppMode,
     name: str,
     description: str = "",
     dsl_version: str = "0.1.0",

@@ -6,9 +6,11 @@ so that ``export_dsl`` can write back a file Dify opens as the same app.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from tideflow.workflows.graph.plan import AppMode
 
 CONTAINER_TYPES = frozenset({"iteration", "loop"})
 CONTAINER_START_TYPES = {"iteration": "iteration-start", "loop": "loop-start"}
@@ -55,11 +57,12 @@ class DocEdge(BaseModel):
 
 
 class AppDocument(BaseModel):
-    """A whole imported app (``workflow`` or ``advanced-chat``)."""
+    """A whole imported app: a ``workflow`` or ``advanced-chat`` graph, or a Chatbot, Agent or
+    Text Generator whose ``app_model_config`` compiled to ``nodes`` and ``edges``."""
 
     model_config = ConfigDict(frozen=True)
 
-    mode: Literal["workflow", "advanced-chat"]
+    mode: AppMode
     name: str = ""
     description: str = ""
     # DSL version of the source file (0.1.0 when the file did not say).
@@ -74,6 +77,8 @@ class AppDocument(BaseModel):
     dependencies: tuple[dict[str, Any], ...] = ()
     # The rest of the ``workflow`` block and graph (viewport, rag_pipeline_variables...).
     workflow_extra: dict[str, Any] = Field(default_factory=_dict)
+    # Graph-less modes: Dify's ``model_config`` as imported (the export writes it back).
+    app_model_config: dict[str, Any] | None = None
 
     def node_map(self) -> dict[str, DocNode]:
         """Nodes by id, in document order."""

@@ -14,7 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-AppMode = Literal["workflow", "advanced-chat"]
+# Dify's app modes: a Workflow, a Chatflow, and the graph-less Chatbot, Agent and Text Generator
+# (their model_config compiles to a small graph). Every mode but ``workflow`` answers with
+# messages (Answer text streams as ``message``); the chat family also has ``sys.query``.
+AppMode = Literal["workflow", "advanced-chat", "chat", "agent-chat", "completion"]
+CHAT_MODES = frozenset({"advanced-chat", "chat", "agent-chat"})
 
 
 class PlanNode(BaseModel):

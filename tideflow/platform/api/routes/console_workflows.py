@@ -33,7 +33,7 @@ from tideflow.platform.drafts import (
 )
 from tideflow.platform.runs.launch import new_run
 from tideflow.platform.runs.views import WorkflowRunResponse, run_response, unix
-from tideflow.workflows.graph.export import export_mapping
+from tideflow.workflows.graph.export import workflow_mapping
 
 router = APIRouter(prefix="/console/api/apps/{app_id}/workflows", tags=["console: workflows"])
 
@@ -43,7 +43,7 @@ def get_draft(app: TenantApp, session: SessionDep, settings: SettingsDep) -> dic
     """The draft graph, features and variables (secrets masked) with its problems."""
     variables = envvars.list_env(session, app)
     doc = with_env(load_draft(app), variables, settings.secret_key)
-    workflow: dict[str, Any] = export_mapping(doc)["workflow"]
+    workflow = workflow_mapping(doc)
     return {
         **workflow,
         "problems": problem_list(draft_problems(doc)),

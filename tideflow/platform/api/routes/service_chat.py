@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
+from sqlmodel import Session
 
 from tideflow.platform.api.chat_schemas import (
     ChatBlockingResponse,
@@ -23,30 +24,33 @@ from tideflow.platform.api.deps import (
     SettingsDep,
     TemporalClientDep,
 )
-from tideflow.platform.api.errors import ApiError, not_found
-from tideflow.platform.api.routes.console_apps import refuse_mode
+from tideflow.platform.api.errors import ApiError, invalid_param, not_found
 from tideflow.platform.api.routes.service_workflows import SSE_HEADERS
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import feedback as feedback_crud
 from tideflow.platform.db.crud import runs as run_crud
-from tideflow.platform.db.models import App, Message, WorkflowRun
+from tideflow.platform.db.models import App, Conversation, Message, WorkflowRun
 from tideflow.platform.drafts import check_inputs, runnable_plan, secret_values
-from tideflow.platform.runs.chat_sse import ChatEventTranslator
-from tideflow.platform.runs.launch import ChatTurn, new_run
+from tideflow.platform.runs.chat_sse import turn_translator
+from tideflow.platform.runs.launch import ChatTurn, history_of, history_turns, new_run
 from tideflow.platform.uploads import resolve_files, resolve_inputs
-from tideflow.workflows.graph.plan import ExecutionPlan
+from tideflow.workflows.graph.plan import CHAT_MODES, ExecutionPlan
 
 router = APIRouter(prefix="/v1", tags=["service: chat"])
 
 
 def _chat_app(app: CurrentApp) -> App:
-    refuse_mode(app.mode, "advanced-chat")
+    if app.mode not in CHAT_MODES:
+        message = (
+            f"this endpoint serves chat apps (Chatflow, Chatbot, Agent); the app is {app.mode}"
+        )
+        raise ApiError(400, "not_chat_app", message)
     return app
 
 
 ChatApp = Annotated[App, Depends(_chat_app)]
-"""The key's app when it is a chatflow (else 400 ``not_chat_app``)."""
+"""The key's app when it is a chat app: chatflow, chatbot or agent (else 400 ``not_chat_app``)."""
 
 
 @router.post("/chat-messages", response_model=ChatBlockingResponse)
@@ -59,6 +63,8 @@ async def chat_message(
     _client: TemporalClientDep,
 ) -> Response | ChatBlockingResponse:
     """One turn: a new conversation when ``conversation_id`` is empty, else continue it."""
+    if app.mode == "agent-chat" and body.response_mode != "streaming":
+        raise invalid_param("response_mode: Agent Chat App does not support blocking mode")
     version = apps.latest_version(session, app)
     if version is None:
         raise ApiError(400, "app_unavailable", "the app has no published version; publish it")
@@ -76,10 +82,15 @@ async def chat_message(
         check_inputs(plan, inputs)
         inputs = resolve_inputs(session, app, plan, inputs)
     files = resolve_files(session, app, body.files or [], "files")
+    history = _history(session, conversation, plan)
     name = body.query[:40] if body.auto_generate_name else ""
     conversation = conv_crud.open_turn(session, app, user, conversation, inputs, name)
     turn = ChatTurn(
-        body.query, conversation.id, conversation.variables, conversation.dialogue_count
+        body.query,
+        conversation.id,
+        conversation.variables,
+        conversation.dialogue_count,
+        history,
     )
     start = new_run(
         app, plan, version, inputs, user=body.user, end_user_id=user.id, files=files, chat=turn
@@ -99,7 +110,8 @@ async def chat_message(
     row, _created = await runs.start(start)
     secrets = secret_values(variables, settings.secret_key)
     if body.response_mode == "streaming":
-        translator = ChatEventTranslator(
+        translator = turn_translator(
+            app.mode,
             row.id,
             version.id,
             plan,
@@ -110,7 +122,18 @@ async def chat_message(
         stream = runs.stream(row, translator)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     ended = await runs.wait(row)
-    return _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
+    answered = _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
+    return answered.model_copy(update={"mode": app.mode})
+
+
+def _history(
+    session: Session, conversation: Conversation | None, plan: ExecutionPlan
+) -> list[dict[str, str]]:
+    """The conversation's earlier turns, as many as the plan's memories can use."""
+    turns = history_turns(plan)
+    if conversation is None or turns == 0:
+        return []
+    return history_of(conv_crud.list_messages(session, conversation, None, turns)[0])
 
 
 def _blocking(message: Message | None, run: WorkflowRun) -> ChatBlockingResponse:
