@@ -29,3 +29,20 @@ def runner_children() -> set[int]:
         if parent == os.getpid() and b"code_runners" in cmdline:
             pids.add(int(entry))
     return pids
+
+
+def processes_with_data_dir(data_dir: Path) -> dict[int, str]:
+    """pid -> command line of every process started for this data dir."""
+    found: dict[int, str] = {}
+    marker = f"TIDEFLOW_DATA_DIR={data_dir}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found[int(entry.name)] = cmdline
+    return found

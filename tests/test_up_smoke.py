@@ -18,29 +18,12 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import SHARED_DIR
-from tests.helpers import free_port
+from tests.helpers import free_port, processes_with_data_dir
 
 pytestmark = pytest.mark.slow
 
 TIDEFLOW = str(Path(sys.executable).parent / "tideflow")
 PASSTHROUGH = SHARED_DIR / "conformance" / "dify-fixtures" / "simple_passthrough_workflow.yml"
-
-
-def processes_with_data_dir(data_dir: Path) -> dict[int, str]:
-    """pid -> command line of every process started for this data dir."""
-    found: dict[int, str] = {}
-    marker = f"TIDEFLOW_DATA_DIR={data_dir}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            found[int(entry.name)] = cmdline
-    return found
 
 
 class UpProcess:

@@ -72,6 +72,9 @@ async def run_worker(settings: Settings) -> None:
     )
     # Exits right to left: the worker drains its activities before the pool is closed.
     async with sandbox_pool(settings), worker:
+        from tideflow.activities.llm.activity import warm_up
+
+        warm_up()  # litellm loads while the worker already polls
         log.info(
             "worker serving task queue %r on %s", settings.task_queue, settings.temporal_target
         )

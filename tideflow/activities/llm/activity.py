@@ -4,11 +4,18 @@
 tenant's stored credentials, which never travel in the request), streams the answer while
 heartbeating, appends the pieces to the stream store for SSE clients, and returns the whole
 answer with its usage. Its failures are ApplicationErrors typed as in ``errors``.
+
+litellm takes seconds to import, so the worker registers these activities without it and
+starts polling at once: ``warm_up`` imports it on a background thread, and a call that comes
+first waits for it off the event loop (``_litellm_loaded``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import sys
+import threading
 import time
 from typing import Any
 
@@ -18,14 +25,6 @@ from temporalio.exceptions import ApplicationError
 from tideflow.activities.files import FileFetchError
 from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
 from tideflow.activities.llm.chunks import ChunkWriter
-from tideflow.activities.llm.client import (
-    StreamAccumulator,
-    model_usage,
-    probe_model,
-    stream_completion,
-    supports_response_schema,
-)
-from tideflow.activities.llm.errors import model_error
 from tideflow.activities.llm.models import (
     CHECK_CREDENTIALS_ACTIVITY,
     LLM_ACTIVITY,
@@ -47,6 +46,24 @@ from tideflow.plugins.model_providers import (
 )
 
 NODE_HEADER = "X-Tideflow-Node"
+
+
+_CLIENT_MODULE = "tideflow.activities.llm.client"
+
+
+def _import_litellm() -> None:
+    for module in (_CLIENT_MODULE, "tideflow.activities.llm.errors"):  # both import litellm
+        importlib.import_module(module)
+
+
+def warm_up() -> None:
+    """Import litellm on a daemon thread so the first model call does not pay for it."""
+    threading.Thread(target=_import_litellm, name="litellm-import", daemon=True).start()
+
+
+async def _litellm_loaded() -> None:
+    if _CLIENT_MODULE not in sys.modules:
+        await asyncio.to_thread(_import_litellm)
 
 
 def _bad_request(message: str, error_type: str = "ModelBadRequest") -> ApplicationError:
@@ -85,6 +102,8 @@ async def _route(request: LlmRequest, settings: Settings) -> tuple[str, dict[str
 
 def _call_kwargs(request: LlmRequest, model: str, settings: Settings) -> dict[str, Any]:
     """Sampling parameters, tools, structured output, timeout and the node header."""
+    from tideflow.activities.llm.client import supports_response_schema
+
     try:
         kwargs = completion_params(request.params)
     except LlmParamError as exc:
@@ -124,6 +143,10 @@ async def llm_invoke(request: LlmRequest) -> LlmResult:
 
 
 async def _invoke(request: LlmRequest) -> LlmResult:
+    await _litellm_loaded()
+    from tideflow.activities.llm.client import StreamAccumulator, model_usage, stream_completion
+    from tideflow.activities.llm.errors import model_error
+
     settings = get_settings()
     model, route = await _route(request, settings)
     messages = await _messages(request, settings)
@@ -165,6 +188,10 @@ async def _invoke(request: LlmRequest) -> LlmResult:
 async def check_model_credentials(check: CredentialCheck) -> dict[str, Any]:
     """One cheap call with ``check.credentials``: ``{"ok": True}``, or a non-retryable error
     carrying the provider's message (the user is waiting to save them)."""
+    await _litellm_loaded()
+    from tideflow.activities.llm.client import probe_model
+    from tideflow.activities.llm.errors import model_error
+
     spec = _spec(check.provider)
     model = check.model or spec.check_model
     if not model:
