@@ -14,8 +14,9 @@ queue. Then ``--warmup`` + ``--repeat`` runs through ``tideflow.local_run.execut
 - run = workflow start -> result (``execute_graph``), every run.
 - code nodes always run in Tideflow's sandboxed ``run_code`` activity (one fresh sandbox process
   per execution); ``--code-executor`` is accepted for compatibility and ignored.
-- LLM nodes (implemented in a later step) are pinned to ``{"text": --fake-llm-text, ...}``
-  unless ``--no-fake-llm``; ``--fake-llm-latency-ms`` cannot be honoured by pins (warning).
+- LLM nodes are pinned to ``{"text": --fake-llm-text, ...}`` unless ``--no-fake-llm`` (the
+  engine comparison leaves model calls out; ``bench/llm_stream.py`` measures the model path);
+  ``--fake-llm-latency-ms`` cannot be honoured by pins (warning).
 - node executions and per-node means come from ``GraphRunResult.node_runs`` (``elapsed``);
   events are the workflow's recorded events (``events`` query), counted by event name.
 """
@@ -339,10 +340,10 @@ def _warnings(
     if llm_ids and not args.no_fake_llm and args.fake_llm_latency_ms > 0:
         warnings.append(
             f"--fake-llm-latency-ms {args.fake_llm_latency_ms:g} not honoured: LLM nodes are "
-            "pinned (no LLM node yet), so they take no simulated latency"
+            "pinned, so they take no simulated latency"
         )
     if llm_ids and not args.no_fake_llm:
-        warnings.append(f"{len(llm_ids)} llm node(s) pinned to the fake text (no LLM node yet)")
+        warnings.append(f"{len(llm_ids)} llm node(s) pinned to the fake text (no model call)")
     if ignored_sys:
         warnings.append(f"sys variables with no GraphRunInput field ignored: {ignored_sys}")
     errors = sorted({r.events_error for r in runs if r.events_error})
