@@ -15,6 +15,7 @@ from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import SHARED_DIR
+from tests.fakes.openai_server import FakeLLMServer
 from tideflow.platform.app import create_app
 from tideflow.platform.db.crud.accounts import create_tenant_with_owner
 from tideflow.platform.db.migrate import upgrade_database
@@ -147,3 +148,12 @@ def sse_events(body: str) -> list[tuple[int | None, dict[str, Any] | str]]:
         assert payload is not None, block
         out.append((event_id, payload))
     return out
+
+
+@pytest.fixture
+def gateway(api: Api, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> FakeLLMServer:
+    """Model calls of the test's worker go to the fake server."""
+    del api  # the API's settings first, then the gateway on top of them
+    monkeypatch.setenv("TIDEFLOW_MODEL_GATEWAY_URL", fake_llm.base_url)
+    get_settings.cache_clear()
+    return fake_llm

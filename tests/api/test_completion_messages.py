@@ -7,25 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.api.conftest import Api
 from tests.api.test_chat import import_text
 from tests.fakes.openai_server import FakeLLMServer, Reply
 from tests.graph.test_model_config_import import AGENT, CHATBOT, TEXT_GENERATOR
-from tideflow.platform.settings import get_settings
 
 WORKFLOW = "basic_llm_chat_workflow.yml"
-
-
-@pytest.fixture
-def gateway(api: Api, fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> FakeLLMServer:
-    """Model calls of the test's worker go to the fake server."""
-    del api  # the API's settings first, then the gateway on top of them
-    monkeypatch.setenv("TIDEFLOW_MODEL_GATEWAY_URL", fake_llm.base_url)
-    get_settings.cache_clear()
-    return fake_llm
 
 
 async def _key(api: Api, text: str) -> dict[str, str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from tideflow.platform.db.migrate import alembic_config, upgrade_database
 from tideflow.platform.db.models import App, AppVersion, Tenant, WorkflowRun
@@ -21,6 +23,13 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
     upgrade_database(db_url)
     upgrade_database(db_url)  # idempotent at head
     assert set(inspect(get_engine(db_url)).get_table_names()) >= TABLES
+
+
+def test_migrations_build_what_the_models_declare(db_url: str) -> None:
+    upgrade_database(db_url)
+    with get_engine(db_url).connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diffs == []
 
 
 def test_rows_round_trip(db_url: str) -> None:

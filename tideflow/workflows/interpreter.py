@@ -139,6 +139,8 @@ class GraphWorkflow:
                 node_runs=list(recorder.node_runs),
                 exceptions_count=recorder.exceptions_count,
                 total_steps=total_steps,
+                total_tokens=recorder.total_tokens,
+                usage=recorder.usage,
                 elapsed=elapsed,
             )
 

@@ -73,15 +73,15 @@ class ChatBlockingResponse(BaseModel):
     created_at: int | None
 
 
-def blocking_response(message: Message, total_tokens: int) -> ChatBlockingResponse:
-    """From the answered message."""
+def blocking_response(message: Message, run_usage: dict[str, Any]) -> ChatBlockingResponse:
+    """From the answered message and its run's model usage."""
     return ChatBlockingResponse(
         task_id=message.workflow_run_id,
         id=message.id,
         message_id=message.id,
         conversation_id=message.conversation_id,
         answer=message.answer,
-        metadata={"usage": usage(total_tokens, message.latency_s), "retriever_resources": []},
+        metadata={"usage": usage(run_usage, message.latency_s), "retriever_resources": []},
         created_at=unix(message.created_at),
     )
 
@@ -120,8 +120,8 @@ def message_public(message: Message, feedback: MessageFeedback | None) -> dict[s
         "answer_tokens": message.answer_tokens,
         "total_tokens": message.message_tokens + message.answer_tokens,
         "provider_response_latency": message.latency_s,
-        "total_price": "0",
-        "currency": "USD",
+        "total_price": message.total_price,
+        "currency": message.currency,
     }
 
 

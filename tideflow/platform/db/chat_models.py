@@ -54,6 +54,9 @@ class Message(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     message_tokens: int = 0
     answer_tokens: int = 0
+    # The turn's model cost (a decimal string, as Dify's) and its currency.
+    total_price: str = Field(default="0", max_length=32)
+    currency: str = Field(default="USD", max_length=8)
     latency_s: float = 0.0
     created_at: datetime = Field(default_factory=utcnow, index=True)
 

@@ -111,6 +111,9 @@ class WorkflowRun(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     elapsed_s: float | None = None
     total_tokens: int = 0
+    # The run's model usage: Dify's LLMUsage token and price fields summed over its calls,
+    # with the currency ({} when no model was called).
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     total_steps: int = 0
     exceptions_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, index=True)
@@ -138,6 +141,10 @@ class NodeExecution(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     elapsed_s: float = 0.0
     attempts: int = 1
+    # Dify's execution_metadata: a model node's ``total_tokens``, ``total_price``, ``currency``.
+    execution_metadata: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     # The iteration or loop node it ran inside, and the item index or round.
     container_id: str | None = Field(default=None, max_length=255)
     container_index: int | None = None

@@ -15,20 +15,22 @@ from tideflow.workflows.graph.plan import ExecutionPlan
 _ANSWERED = ("succeeded", "partial-succeeded")
 
 
-def usage(total_tokens: int, latency_s: float) -> dict[str, Any]:
-    """Dify's ``metadata.usage`` (no prices: model calls are not priced here)."""
+def usage(run_usage: dict[str, Any], latency_s: float) -> dict[str, Any]:
+    """Dify's ``metadata.usage`` from a run's summed model usage (``WorkflowRun.usage``).
+    Unit prices differ between a run's calls, so they are left at 0 as Dify leaves them when a
+    message sums several calls."""
     return {
-        "prompt_tokens": 0,
+        "prompt_tokens": int(run_usage.get("prompt_tokens") or 0),
         "prompt_unit_price": "0",
         "prompt_price_unit": "0",
-        "prompt_price": "0",
-        "completion_tokens": 0,
+        "prompt_price": str(run_usage.get("prompt_price") or "0"),
+        "completion_tokens": int(run_usage.get("completion_tokens") or 0),
         "completion_unit_price": "0",
         "completion_price_unit": "0",
-        "completion_price": "0",
-        "total_tokens": total_tokens,
-        "total_price": "0",
-        "currency": "USD",
+        "completion_price": str(run_usage.get("completion_price") or "0"),
+        "total_tokens": int(run_usage.get("total_tokens") or 0),
+        "total_price": str(run_usage.get("total_price") or "0"),
+        "currency": str(run_usage.get("currency") or "USD"),
         "latency": latency_s,
     }
 
@@ -99,7 +101,7 @@ class ChatEventTranslator(DifyEventTranslator):
                 "message_id": self.message_id,
                 "conversation_id": self.conversation_id,
                 "metadata": {
-                    "usage": usage(run.total_tokens, run.elapsed_s or 0.0),
+                    "usage": usage(run.usage, run.elapsed_s or 0.0),
                     "retriever_resources": list[Any](),
                 },
                 "files": list[Any](),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.workflows.engine.models import RunEvent
@@ -204,7 +204,7 @@ class DifyEventTranslator:
             "status": status,
             "error": data.get("error"),
             "elapsed_time": elapsed,
-            "execution_metadata": _execution_metadata(source),
+            "execution_metadata": _execution_metadata(source, data),
             "created_at": started_at,
             "finished_at": finished_at,
             "files": list[Any](),
@@ -248,7 +248,11 @@ class DifyEventTranslator:
         return body
 
 
-def _execution_metadata(data: dict[str, Any]) -> dict[str, Any]:
-    """Dify's container keys of ``execution_metadata`` (a node inside an iteration or loop)."""
+def _execution_metadata(source: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """Dify's ``execution_metadata``: what the node recorded (a model's ``total_tokens``,
+    ``total_price``, ``currency``...) and the container keys of a node inside an iteration
+    or loop."""
     keys = ("iteration_id", "iteration_index", "loop_id", "loop_index")
-    return {key: data[key] for key in keys if data.get(key) is not None}
+    recorded = data.get("execution_metadata")
+    metadata = dict(cast(dict[str, Any], recorded)) if isinstance(recorded, dict) else {}
+    return {**metadata, **{key: source[key] for key in keys if source.get(key) is not None}}

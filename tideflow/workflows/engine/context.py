@@ -152,10 +152,11 @@ class NodeContext:
             return 1
         return retry_settings(self.data)[0] + 1
 
-    def record_usage(self, total_tokens: int, total_price: str, currency: str) -> None:
-        """A model call's usage: added to the node's execution_metadata and the run's tokens
-        (an attempt that fails after its call still spent the tokens)."""
-        self.state.recorder.add_usage(self.run, total_tokens, total_price, currency)
+    def record_usage(self, usage: dict[str, Any]) -> None:
+        """A model call's usage (Dify's LLMUsage fields): added to the node's
+        execution_metadata and the run's sums (an attempt that fails after its call still
+        spent the tokens)."""
+        self.state.recorder.add_usage(self.run, usage)
 
     def add_metadata(self, **items: Any) -> None:
         """Set entries of the node's execution_metadata (``retriever_resources``...)."""

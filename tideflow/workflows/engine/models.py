@@ -105,6 +105,9 @@ class GraphRunResult(BaseModel):
     conversation_variables: dict[str, Any] = Field(default_factory=dict[str, Any])
     exceptions_count: int = 0
     total_steps: int = 0
-    # Tokens the run's model calls used (Dify's ``total_tokens``).
+    # Tokens the run's model calls used (Dify's ``total_tokens``) and their sum as Dify's
+    # LLMUsage fields (``prompt_tokens``, ``completion_tokens``, ``total_price``, ``currency``...;
+    # see ``RunRecorder.usage``). Empty when no model was called.
     total_tokens: int = 0
+    usage: dict[str, Any] = Field(default_factory=dict[str, Any])
     elapsed: float = 0.0

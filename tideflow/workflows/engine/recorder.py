@@ -88,6 +88,11 @@ def bound_node_run(run: NodeRun, budget: int = VALUE_BUDGET) -> None:
     run.execution_metadata = bound(run.execution_metadata, budget)[0]
 
 
+# LLMUsage fields a run sums over its model calls.
+_TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+_PRICE_FIELDS = ("prompt_price", "completion_price", "total_price")
+
+
 def _price(value: Any) -> Decimal:
     """A price as Dify writes it (a decimal string); anything else counts as 0."""
     try:
@@ -119,8 +124,11 @@ class RunRecorder:
         # The top-level End nodes' outputs, merged in the order they finished (full values:
         # they are the run's product).
         self.outputs: dict[str, Any] = {}
-        # Tokens the run's model calls used (Dify's workflow ``total_tokens``).
+        # Tokens the run's model calls used (Dify's workflow ``total_tokens``), and the sum of
+        # their usage by field (see ``usage``).
         self.total_tokens = 0
+        self._usage: dict[str, Decimal | int] = {}
+        self._currency = "USD"
         self._sizes: list[int] = []
 
     def start(self, run_id: str, clock: Callable[[], datetime]) -> datetime:
@@ -162,15 +170,33 @@ class RunRecorder:
         self.events.append(record)
         self._sizes.append(json_size(data))
 
-    def add_usage(self, run: NodeRun, tokens: int, price: str, currency: str) -> None:
-        """A model call of ``run``: its tokens and price join the node's execution_metadata
-        (``total_tokens``, ``total_price``, ``currency``); its tokens the run's total."""
+    def add_usage(self, run: NodeRun, usage: dict[str, Any]) -> None:
+        """A model call of ``run`` with Dify's LLMUsage fields: its tokens and price join the
+        node's execution_metadata (``total_tokens``, ``total_price``, ``currency``) and the
+        run's sums (``total_tokens``, ``usage``)."""
+        tokens = int(usage.get("total_tokens") or 0)
         meta = run.execution_metadata
-        node_price = _price(meta.get("total_price")) + _price(price)
+        node_price = _price(meta.get("total_price")) + _price(usage.get("total_price"))
         meta["total_tokens"] = int(meta.get("total_tokens") or 0) + tokens
         meta["total_price"] = str(node_price)
-        meta["currency"] = currency
+        meta["currency"] = self._currency = str(usage.get("currency") or "USD")
         self.total_tokens += tokens
+        for key in _TOKEN_FIELDS:
+            self._usage[key] = int(self._usage.get(key, 0)) + int(usage.get(key) or 0)
+        for key in _PRICE_FIELDS:
+            self._usage[key] = _price(self._usage.get(key)) + _price(usage.get(key))
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        """The run's model usage so far: token counts and prices (decimal strings) summed over
+        its calls, with their currency; empty when no model was called."""
+        if not self._usage:
+            return {}
+        summed = {
+            key: value if isinstance(value, int) else str(value)
+            for key, value in self._usage.items()
+        }
+        return {**summed, "currency": self._currency}
 
     def node_started(self, node_id: str, fields: dict[str, Any], inputs: dict[str, Any]) -> None:
         """The ``node_started`` event (``inputs`` bounded like every record's)."""

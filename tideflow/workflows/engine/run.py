@@ -141,6 +141,7 @@ def _finish(
         exceptions_count=recorder.exceptions_count,
         total_steps=total_steps,
         total_tokens=recorder.total_tokens,
+        usage=recorder.usage,
         elapsed=elapsed,
     )
     return _fit(result)

@@ -171,8 +171,7 @@ async def invoke(ctx: NodeContext, request: LlmRequest) -> LlmResult:
         heartbeats=True,
         limits_own_attempts=True,
     )
-    usage = result.usage
-    ctx.record_usage(usage.total_tokens, usage.total_price, usage.currency)
+    ctx.record_usage(result.usage.model_dump())
     return result
 
 

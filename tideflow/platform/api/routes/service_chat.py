@@ -141,7 +141,7 @@ def _blocking(message: Message | None, run: WorkflowRun) -> ChatBlockingResponse
         raise not_found("message")
     if run.status == "failed":
         raise ApiError(400, "completion_request_error", run.error or "the run failed")
-    return blocking_response(message, run.total_tokens)
+    return blocking_response(message, run.usage)
 
 
 @router.post("/chat-messages/{task_id}/stop")

@@ -143,7 +143,7 @@ def _blocking(message: Message | None, run: WorkflowRun) -> CompletionBlockingRe
         id=message.id,
         message_id=message.id,
         answer=message.answer,
-        metadata={"usage": usage(run.total_tokens, message.latency_s)},
+        metadata={"usage": usage(run.usage, message.latency_s)},
         created_at=unix(message.created_at),
     )
 

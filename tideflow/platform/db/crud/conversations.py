@@ -64,6 +64,10 @@ def finish_turn(
     if result is not None:
         message.answer = result.answer
         message.latency_s = result.elapsed
+        message.message_tokens = int(result.usage.get("prompt_tokens") or 0)
+        message.answer_tokens = int(result.usage.get("completion_tokens") or 0)
+        message.total_price = str(result.usage.get("total_price") or "0")
+        message.currency = str(result.usage.get("currency") or "USD")
     session.add(message)
     conversation = session.get(Conversation, message.conversation_id)
     if conversation is not None and result is not None:

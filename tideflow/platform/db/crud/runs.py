@@ -151,6 +151,8 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
     run.error = result.error
     run.elapsed_s = result.elapsed
     run.total_steps = result.total_steps or len(result.node_runs)
+    run.total_tokens = result.total_tokens
+    run.usage = result.usage
     run.exceptions_count = result.exceptions_count
     run.finished_at = run.finished_at or utcnow()
     session.exec(delete(NodeExecution).where(col(NodeExecution.run_id) == run_id))
@@ -169,6 +171,7 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
                 error=node.error,
                 elapsed_s=node.elapsed,
                 attempts=node.attempts,
+                execution_metadata=node.execution_metadata,
                 container_id=node.container_id,
                 container_index=node.container_index,
             )
