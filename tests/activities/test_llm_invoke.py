@@ -37,7 +37,7 @@ from tideflow.activities.llm.models import (
 from tideflow.platform.db.migrate import upgrade_database
 from tideflow.platform.db.models import Tenant
 from tideflow.platform.db.session import get_engine
-from tideflow.platform.model_credentials import save_credentials
+from tideflow.platform.model_credentials import save_credentials, seal
 from tideflow.platform.settings import Settings
 from tideflow.platform.streams import read_chunks
 
@@ -343,10 +343,12 @@ async def test_unknown_provider_without_gateway(use_settings: UseSettings) -> No
 
 
 async def test_check_credentials(fake_llm: FakeLLMServer, use_settings: UseSettings) -> None:
-    use_settings()
+    key = use_settings().secret_key
     env = ActivityEnvironment()
     credentials = {"endpoint_url": fake_llm.base_url, "api_key": "sk-ok"}
-    check = CredentialCheck(provider="openai_api_compatible", credentials=credentials, model="m")
+    check = CredentialCheck(
+        provider="openai_api_compatible", sealed_credentials=seal(credentials, key), model="m"
+    )
     assert await env.run(check_model_credentials, check) == {"ok": True}
     assert fake_llm.chat_requests()[0].json["max_tokens"] == 1
     embedding = check.model_copy(update={"model_type": "text-embedding"})
@@ -358,6 +360,10 @@ async def test_check_credentials(fake_llm: FakeLLMServer, use_settings: UseSetti
     assert caught.value.non_retryable
     assert caught.value.type == "ModelAuthenticationError"
     assert "Incorrect API key provided" in caught.value.message
-    missing = CredentialCheck(provider="openai_api_compatible", credentials={}, model="m")
+    missing = check.model_copy(update={"sealed_credentials": seal({}, key)})
     with pytest.raises(ApplicationError, match="missing endpoint_url"):
         await env.run(check_model_credentials, missing)
+    other_key = check.model_copy(update={"sealed_credentials": seal(credentials, "other key")})
+    with pytest.raises(ApplicationError, match="was TIDEFLOW_SECRET_KEY changed") as caught:
+        await env.run(check_model_credentials, other_key)
+    assert caught.value.non_retryable

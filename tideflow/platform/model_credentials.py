@@ -46,9 +46,19 @@ def load_credentials(
 
 def decrypt_credentials(row: ProviderCredential, secret_key: str) -> dict[str, Any]:
     """A stored row's credentials in clear."""
-    raw: object = json.loads(decrypt_secret(row.encrypted_credentials, secret_key))
+    return unseal(row.encrypted_credentials, secret_key, f"provider {row.provider}")
+
+
+def seal(credentials: Mapping[str, Any], secret_key: str) -> str:
+    """Credentials encrypted as they are stored (for a payload that Temporal records)."""
+    return encrypt_secret(json.dumps(dict(credentials), separators=(",", ":")), secret_key)
+
+
+def unseal(sealed: str, secret_key: str, what: str = "sealed") -> dict[str, Any]:
+    """The clear credentials of ``seal``; ValueError when the key differs or it is no object."""
+    raw: object = json.loads(decrypt_secret(sealed, secret_key))
     if not isinstance(raw, dict):
-        raise ValueError(f"stored credentials of provider {row.provider} are not an object")
+        raise ValueError(f"{what} credentials are not an object")
     return cast(dict[str, Any], raw)
 
 
@@ -82,7 +92,7 @@ def save_credentials(
     session: Session, tenant_id: str, provider: str, credentials: Mapping[str, Any], secret_key: str
 ) -> ProviderCredential:
     """Encrypt and store (create or replace) the tenant's credentials for a provider."""
-    encrypted = encrypt_secret(json.dumps(dict(credentials), separators=(",", ":")), secret_key)
+    encrypted = seal(credentials, secret_key)
     return model_providers.put_credential(
         session, tenant_id, canonical_provider(provider), encrypted
     )

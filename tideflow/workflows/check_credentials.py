@@ -4,8 +4,8 @@ The console API starts it before saving a tenant's provider credentials (the API
 model itself), and awaits its end: a result means the credentials work, a failure carries the
 provider's message (an ``ActivityError`` whose cause is the activity's ``ApplicationError``).
 
-The credentials travel in clear in this workflow's input and the activity's input, so they are
-in its Temporal history: there is no payload codec yet (step 9 adds one that encrypts them).
+The credentials travel sealed (encrypted with TIDEFLOW_SECRET_KEY, as they are stored) in this
+workflow's input and the activity's, so its Temporal history never holds them in clear.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from tideflow.activities.llm.models import (
 from tideflow.activities.llm.parts import LlmParamError, completion_params, litellm_messages
 from tideflow.activities.llm.reasoning import PieceKind
 from tideflow.activities.ssrf import SSRFBlockedError
-from tideflow.platform.model_credentials import load_credentials
+from tideflow.platform.model_credentials import load_credentials, unseal
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.plugins.model_providers import (
     ProviderSpec,
@@ -196,15 +196,19 @@ async def check_model_credentials(check: CredentialCheck) -> dict[str, Any]:
     model = check.model or spec.check_model
     if not model:
         raise _bad_request(f"name a model to check {spec.label} credentials with")
+    try:
+        credentials = unseal(check.sealed_credentials, get_settings().secret_key)
+    except ValueError as exc:  # the worker's TIDEFLOW_SECRET_KEY is not the API's
+        raise _bad_request(f"{spec.label} credentials: the worker {exc}") from None
     missing = [
         field.name
         for field in spec.credential_fields
-        if field.required and check.credentials.get(field.name) in (None, "")
+        if field.required and credentials.get(field.name) in (None, "")
     ]
     if missing:
         raise _bad_request(f"{spec.label} credentials: missing {', '.join(missing)}")
     try:
-        model_name, kwargs = litellm_call_args(spec, model, check.credentials, check.model_type)
+        model_name, kwargs = litellm_call_args(spec, model, credentials, check.model_type)
     except ValueError as exc:
         raise _bad_request(f"{spec.label} credentials: {exc}") from None
     try:

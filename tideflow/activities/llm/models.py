@@ -107,7 +107,9 @@ class CredentialCheck(BaseModel):
     """Validate credentials for a provider with one cheap call (before they are saved)."""
 
     provider: str
-    credentials: dict[str, Any]
+    # The credentials as ``model_credentials.seal`` encrypts them (Fernet, TIDEFLOW_SECRET_KEY):
+    # this payload lands in Temporal's history, which must not hold them in clear.
+    sealed_credentials: str
     # A model to try; empty: the provider's cheapest known one.
     model: str = ""
     model_type: Literal["llm", "text-embedding", "rerank"] = "llm"

@@ -129,7 +129,9 @@ async def save_credentials(
         raise invalid_param(str(exc)) from None
     credentials = _checked_form(spec, credentials)
     check = CredentialCheck(
-        provider=spec.id, credentials=credentials, model=_check_model(spec, body, credentials)
+        provider=spec.id,
+        sealed_credentials=model_credentials.seal(credentials, settings.secret_key),
+        model=_check_model(spec, body, credentials),
     )
     await _run_check(client, settings.task_queue, tenant.id, check)
     model_credentials.save_credentials(
