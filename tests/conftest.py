@@ -43,6 +43,12 @@ def _is_loopback(address: Any) -> bool:
     return True  # unix sockets and the like never leave the machine
 
 
+class _Network:
+    """Whether the guard lets a test reach beyond loopback (only ``real_network`` does)."""
+
+    open = False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def loopback_only() -> Iterator[None]:
     """Fail any connection from the test process to a non-loopback address."""
@@ -50,12 +56,12 @@ def loopback_only() -> Iterator[None]:
     real_connect_ex = socket.socket.connect_ex
 
     def guarded_connect(self: socket.socket, address: Any) -> None:
-        if not _is_loopback(address):
+        if not _Network.open and not _is_loopback(address):
             raise ConnectionRefusedError(f"test network guard: non-loopback connect to {address}")
         real_connect(self, address)
 
     def guarded_connect_ex(self: socket.socket, address: Any) -> int:
-        if not _is_loopback(address):
+        if not _Network.open and not _is_loopback(address):
             raise ConnectionRefusedError(f"test network guard: non-loopback connect to {address}")
         return real_connect_ex(self, address)
 
@@ -64,6 +70,15 @@ def loopback_only() -> Iterator[None]:
     yield
     socket.socket.connect = real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def real_network() -> Iterator[None]:
+    """Lift the loopback guard for one test that calls a real provider; such a test runs only
+    when its key is given (see tests/activities/test_llm_real_provider.py)."""
+    _Network.open = True
+    yield
+    _Network.open = False
 
 
 @pytest.fixture(scope="session")
