@@ -325,6 +325,14 @@ async def test_tenant_credentials_route_the_call(
     error = await failure(req.model_copy(update={"tenant_id": other}))
     assert error.type == "ModelProviderNotConfigured" and error.non_retryable
     assert "OpenAI-API-compatible" in error.message and "Model providers" in error.message
+    # Credentials saved under another secret key: plain and non-retryable too.
+    with Session(get_engine(db_url)) as session:
+        clear = {"endpoint_url": fake_llm.base_url, "api_key": "sk-other"}
+        save_credentials(session, other, "openai_api_compatible", clear, "an-older-key")
+    error = await failure(req.model_copy(update={"tenant_id": other}))
+    assert error.type == "ModelProviderNotConfigured" and error.non_retryable
+    assert "TIDEFLOW_SECRET_KEY" in error.message and "save them again" in error.message
+    assert len(fake_llm.chat_requests()) == 1
 
 
 def _other_tenant(db_url: str) -> str:

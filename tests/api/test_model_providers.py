@@ -266,3 +266,38 @@ def test_load_credentials_round_trips_encrypted(db_url: str) -> None:
         save_credentials(session, tenant_id, "openai", {"openai_api_key": "sk-2"}, secret_key)
         assert len(session.exec(select(ProviderCredential)).all()) == 1
     assert load_credentials(db_url, tenant_id, "openai", secret_key) == {"openai_api_key": "sk-2"}
+
+
+async def test_credentials_saved_under_another_secret_key(
+    api: Api, fake_llm: FakeLLMServer
+) -> None:
+    tenant_id = owner_tenant(api)
+    with Session(get_engine(api.settings.db_url)) as session:
+        clear = {"api_key": "sk-old", "endpoint_url": fake_llm.base_url}
+        save_credentials(session, tenant_id, "openai_api_compatible", clear, "an-older-key")
+    listing = await api.http.get(f"{BASE}/model-providers", headers=api.console)
+    assert listing.status_code == 200, listing.text
+    compat = listed(listing.json(), "openai_api_compatible")
+    assert compat["credentials"] is None
+    assert compat["custom_configuration"] == {"status": "no-configure"}
+    assert "TIDEFLOW_SECRET_KEY" in str(compat["error"]) and "save them again" in str(
+        compat["error"]
+    )
+    single = await api.http.get(COMPAT, headers=api.console)
+    assert single.status_code == 409 and single.json()["code"] == "credentials_unreadable"
+    # The mask cannot stand for an unreadable key; the key in full replaces it.
+    masked = await api.http.post(
+        COMPAT, json=compat_credentials(fake_llm, HIDDEN_VALUE), headers=api.console
+    )
+    assert masked.status_code == 400 and "api_key" in masked.json()["message"]
+    saved = await api.http.post(
+        COMPAT, json=compat_credentials(fake_llm, "sk-new"), headers=api.console
+    )
+    assert saved.status_code == 201, saved.text
+    stored = load_credentials(api.settings.db_url, tenant_id, "openai_api_compatible")
+    assert stored is not None and stored["api_key"] == "sk-new"
+    relisted = listed(
+        (await api.http.get(f"{BASE}/model-providers", headers=api.console)).json(),
+        "openai_api_compatible",
+    )
+    assert relisted["error"] is None and relisted["custom_configuration"] == {"status": "active"}

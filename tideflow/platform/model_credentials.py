@@ -111,9 +111,27 @@ def delete_credentials(session: Session, tenant_id: str, provider: str) -> bool:
     return model_providers.delete_credential(session, tenant_id, canonical_provider(provider))
 
 
-def configured_providers(session: Session, tenant_id: str, secret_key: str) -> dict[str, Any]:
-    """Every provider the tenant has credentials for, with them in clear (callers mask)."""
-    return {
-        row.provider: decrypt_credentials(row, secret_key)
-        for row in model_providers.list_credentials(session, tenant_id)
-    }
+def readable_credentials(
+    session: Session, tenant_id: str, provider: str, secret_key: str
+) -> dict[str, Any] | None:
+    """``stored_credentials``, but None when they cannot be decrypted (the secret key changed:
+    new credentials replace them)."""
+    try:
+        return stored_credentials(session, tenant_id, provider, secret_key)
+    except ValueError:
+        return None
+
+
+def configured_providers(
+    session: Session, tenant_id: str, secret_key: str
+) -> dict[str, dict[str, Any] | None]:
+    """Every provider the tenant has credentials for, with them in clear (callers mask); None
+    for credentials that cannot be decrypted (TIDEFLOW_SECRET_KEY changed since they were
+    saved)."""
+    configured: dict[str, dict[str, Any] | None] = {}
+    for row in model_providers.list_credentials(session, tenant_id):
+        try:
+            configured[row.provider] = decrypt_credentials(row, secret_key)
+        except ValueError:
+            configured[row.provider] = None
+    return configured

@@ -84,9 +84,16 @@ async def _route(request: LlmRequest, settings: Settings) -> tuple[str, dict[str
             settings.model_gateway_url, settings.model_gateway_key, request.model
         )
     spec = _spec(request.provider)
-    credentials = await asyncio.to_thread(
-        load_credentials, settings.db_url, request.tenant_id, spec.id
-    )
+    try:
+        credentials = await asyncio.to_thread(
+            load_credentials, settings.db_url, request.tenant_id, spec.id
+        )
+    except ValueError as exc:  # stored under another TIDEFLOW_SECRET_KEY: saving them fixes it
+        raise _bad_request(
+            f"model provider {spec.label}: the workspace's stored credentials: {exc}; save them "
+            "again on the console's Settings > Model providers page",
+            "ModelProviderNotConfigured",
+        ) from None
     if credentials is None:
         raise _bad_request(
             f"model provider {spec.label} ({request.provider}) is not configured for this "

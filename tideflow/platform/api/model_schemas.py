@@ -71,6 +71,8 @@ class ProviderPublic(BaseModel):
     provider_credential_schema: dict[str, list[FormSchema]]
     custom_configuration: CustomConfiguration
     credentials: dict[str, Any] | None
+    # Why the stored credentials cannot be used (they cannot be decrypted), else None.
+    error: str | None = None
 
     @classmethod
     def of(cls, spec: ProviderSpec, masked: Mapping[str, Any] | None) -> ProviderPublic:

@@ -83,16 +83,32 @@ def list_providers(
 ) -> dict[str, Any]:
     """Every known provider, with the workspace's credentials (secrets masked) when it has some."""
     stored = model_credentials.configured_providers(session, tenant.id, settings.secret_key)
-    return {"data": [_public(spec, stored.get(spec.id)) for spec in known_providers()]}
+    return {
+        "data": [
+            _public(spec, stored.get(spec.id), unreadable=spec.id in stored and not stored[spec.id])
+            for spec in known_providers()
+        ]
+    }
 
 
-def _public(spec: ProviderSpec, credentials: Mapping[str, Any] | None) -> ProviderPublic:
+def _public(
+    spec: ProviderSpec, credentials: Mapping[str, Any] | None, *, unreadable: bool = False
+) -> ProviderPublic:
     masked = (
         model_credentials.mask_credentials(credentials, _secret_fields(spec))
         if credentials is not None
         else None
     )
-    return ProviderPublic.of(spec, masked)
+    public = ProviderPublic.of(spec, masked)
+    if unreadable:
+        public.error = UNREADABLE
+    return public
+
+
+# Stored credentials the current TIDEFLOW_SECRET_KEY cannot decrypt.
+UNREADABLE = (
+    "the stored credentials cannot be decrypted (was TIDEFLOW_SECRET_KEY changed?); save them again"
+)
 
 
 @router.get("/model-providers/{provider:path}/credentials")
@@ -101,7 +117,12 @@ def get_credentials(
 ) -> dict[str, Any]:
     """The workspace's credentials for a provider, secrets masked (``{}`` when none)."""
     spec = _spec(provider)
-    stored = model_credentials.stored_credentials(session, tenant.id, spec.id, settings.secret_key)
+    try:
+        stored = model_credentials.stored_credentials(
+            session, tenant.id, spec.id, settings.secret_key
+        )
+    except ValueError:
+        raise ApiError(409, "credentials_unreadable", f"{spec.label}: {UNREADABLE}") from None
     masked = model_credentials.mask_credentials(stored or {}, _secret_fields(spec))
     return {"credentials": masked}
 
@@ -122,7 +143,10 @@ async def save_credentials(
     the check fails.
     """
     spec = _spec(provider)
-    stored = model_credentials.stored_credentials(session, tenant.id, spec.id, settings.secret_key)
+    # Unreadable stored credentials are replaced: only a secret sent in full can be saved.
+    stored = model_credentials.readable_credentials(
+        session, tenant.id, spec.id, settings.secret_key
+    )
     try:
         credentials = model_credentials.merge_hidden(body.credentials, stored, _secret_fields(spec))
     except ValueError as exc:
