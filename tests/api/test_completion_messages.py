@@ -108,6 +108,21 @@ async def test_completion_refuses_bad_inputs_and_other_modes(api: Api) -> None:
     assert unknown.status_code == 404
 
 
+async def test_completion_messages_take_feedback(api: Api, gateway: FakeLLMServer) -> None:
+    gateway.script(Reply(text="Short summary."))
+    key = await _key(api, TEXT_GENERATOR)
+    message_id = (await _complete(api, key)).json()["message_id"]
+    url = f"/v1/messages/{message_id}/feedbacks"
+    liked = await api.http.post(url, json={"rating": "like", "user": "alice"}, headers=key)
+    assert liked.status_code == 200, liked.text
+    (item,) = (await api.http.get("/v1/app/feedbacks", headers=key)).json()["data"]
+    assert item["message_id"] == message_id and item["rating"] == "like"
+    workflow_key = await api.app_key(await api.import_app(WORKFLOW))
+    refused = await api.http.get("/v1/app/feedbacks", headers=workflow_key)
+    assert refused.status_code == 400 and refused.json()["code"] == "not_chat_app"
+    assert "the app is workflow" in refused.json()["message"]
+
+
 async def test_completion_stop_of_a_finished_task_succeeds(
     api: Api, gateway: FakeLLMServer
 ) -> None:

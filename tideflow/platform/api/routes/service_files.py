@@ -4,20 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 
 from tideflow.platform.api.chat_schemas import FeedbackBody, feedback_public, upload_public
 from tideflow.platform.api.deps import CurrentApp, SessionDep, SettingsDep
 from tideflow.platform.api.errors import ApiError, not_found
-from tideflow.platform.api.routes.service_chat import ChatApp
 from tideflow.platform.api.schemas import MAX_PAGE, page_of
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import feedback as feedback_crud
 from tideflow.platform.db.crud import runs as run_crud
+from tideflow.platform.db.models import App
 from tideflow.platform.uploads import store_upload
+from tideflow.workflows.graph.plan import CHAT_MODES
 
 router = APIRouter(prefix="/v1", tags=["service: files and feedback"])
+
+# Apps whose runs answer with messages, which end users can rate.
+MESSAGE_MODES = CHAT_MODES | {"completion"}
+
+
+def _message_app(app: CurrentApp) -> App:
+    if app.mode not in MESSAGE_MODES:
+        message = (
+            "feedbacks belong to apps that answer with messages (Chatflow, Chatbot, Agent, "
+            f"Text Generator); the app is {app.mode}"
+        )
+        raise ApiError(400, "not_chat_app", message)
+    return app
+
+
+MessageApp = Annotated[App, Depends(_message_app)]
 
 
 @router.post("/files/upload", status_code=201)
@@ -40,7 +57,7 @@ def upload_file(
 
 @router.post("/messages/{message_id}/feedbacks")
 def rate_message(
-    message_id: str, body: FeedbackBody, app: ChatApp, session: SessionDep
+    message_id: str, body: FeedbackBody, app: MessageApp, session: SessionDep
 ) -> dict[str, Any]:
     """Like or dislike a message of the user's conversation (``rating: null`` revokes)."""
     message = conv_crud.get_message(session, app, message_id)
@@ -53,13 +70,11 @@ def rate_message(
 
 @router.get("/app/feedbacks")
 def app_feedbacks(
-    app: CurrentApp,
+    app: MessageApp,
     session: SessionDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """The app's feedbacks, newest first."""
-    if app.mode != "advanced-chat":
-        raise ApiError(400, "not_chat_app", "feedbacks belong to chat apps")
     rows, total = feedback_crud.list_feedbacks(session, app, page, limit)
     return page_of([feedback_public(f) for f in rows], page, limit, total)
