@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import SHARED_DIR
 from tideflow.activities.code_pool import sandbox_pool
 from tideflow.local_run import graph_worker
+from tideflow.platform.db.migrate import upgrade_database
 from tideflow.platform.settings import get_settings
 
 CONFORMANCE_DIR = SHARED_DIR / "conformance"
@@ -33,6 +34,7 @@ async def conformance_queue(temporal_env: WorkflowEnvironment) -> AsyncIterator[
     """A task queue served by a full Tideflow worker for the whole module."""
     task_queue = f"conformance-{uuid.uuid4().hex[:8]}"
     settings = get_settings()
+    upgrade_database(settings.db_url)  # model calls write their tokens to the stream store
     async with sandbox_pool(settings), graph_worker(temporal_env.client, settings, task_queue):
         yield task_queue
 
