@@ -22,7 +22,7 @@ from tests.runtime.support import LocalExecutor, plan_from_graph
 from tideflow.platform.db.migrate import upgrade_database
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.platform.runs.chat_sse import ChatEventTranslator
-from tideflow.platform.runs.relay import Cursor
+from tideflow.platform.runs.relay import Cursor, sendable
 from tideflow.platform.runs.service import RunService
 from tideflow.platform.runs.sse import DifyEventTranslator
 from tideflow.platform.settings import Settings, get_settings
@@ -152,12 +152,20 @@ class _Service(RunService):
 class Client:
     """One SSE client of the run, collecting lines as they arrive."""
 
-    def __init__(self, service: _Service, chat: bool, after: Cursor | None = None) -> None:
+    def __init__(
+        self,
+        service: _Service,
+        chat: bool,
+        after: Cursor | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.lines: list[Line] = []
         translator = (
-            ChatEventTranslator(RUN_ID, "wf-1", None, (), message_id="m-1", conversation_id="c-1")
+            ChatEventTranslator(
+                RUN_ID, "wf-1", None, secrets, message_id="m-1", conversation_id="c-1"
+            )
             if chat
-            else DifyEventTranslator(RUN_ID, "wf-1", None, ())
+            else DifyEventTranslator(RUN_ID, "wf-1", None, secrets)
         )
         self.task = asyncio.create_task(self._read(service, translator, after or Cursor()))
 
@@ -263,6 +271,37 @@ async def test_retry_resending_the_same_text_is_not_repeated(service: _Service) 
     assert lines[-1][1]["event"] == "workflow_finished" and lines[-1][0] == str(
         len(script.events) - 1
     )
+
+
+async def test_a_secret_is_never_sent_cut_in_two(service: _Service) -> None:
+    script = service.script
+    assert script is not None
+    _started(script)
+    client = Client(service, chat=True, secrets=("sk-SECRET",))
+    await client.until(lambda lines: "message" in [p["event"] for _, p in lines])
+    script.chunk("key sk-SE", 0)
+    await client.until(_has("Q: key "))  # "sk-SE" may still become the secret: held
+    script.chunk("CRET ok s", 9)
+    await client.until(_has("Q: key ****** ok "))  # a lone "s" could start it again
+    script.value("key sk-SECRET ok s")
+    script.finish()
+    lines = await client.done()
+    assert answer_of(lines) == "Q: key ****** ok s"
+    sent = [json.dumps(payload) for _, payload in lines]
+    assert not any("sk-SE" in line or "CRET" in line for line in sent), sent
+
+
+def test_sendable_keeps_every_secret_whole() -> None:
+    secrets = ("abcab", "xyz")
+    assert sendable("hello", secrets) == 5
+    assert sendable("hello ab", secrets) == 6  # "ab" may become "abcab"
+    assert sendable("hello abcab!", secrets) == 12  # whole secrets are masked where they are
+    # Its last "ab" may start another one: the cut may not split the whole one either.
+    assert sendable("hello abcab", secrets) == 6
+    assert sendable("1 abcabcab", secrets) == 2  # overlapping ones: before the first
+    assert sendable("a xy", secrets) == 2
+    assert sendable("x", secrets) == 0
+    assert sendable("", secrets) == 0
 
 
 async def test_a_diverging_retry_replaces_the_chat_answer(service: _Service) -> None:

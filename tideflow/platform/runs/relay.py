@@ -17,6 +17,10 @@ deleted): a chatflow gets ``message_replace`` (reason ``model_retry``) with the 
 far, corrected; a workflow app, which has no such event, gets the value's characters beyond as
 many as it was shown (its ``workflow_finished`` outputs carry the exact value).
 
+Secret values (the app's secret environment variables) are masked in every line, so a live
+line never ends inside one: the tail of the text that could still grow into a secret is held
+back until the next chunk shows it does not (or the node's value arrives).
+
 Event ids: a recorded event's index, as before; while a stream is open and the client has seen
 some of it, ``"<index>:<text chars>"`` or ``"<index>:<text chars>:<reasoning chars>"`` (the last
 recorded event the client has, and how much of the open stream it has seen since). A client
@@ -75,6 +79,7 @@ class _Track:
     seen: int = 0  # characters the client has (more than ``shown`` after a reattach)
     attempt: int = 0
     current: str = ""  # the current attempt's text
+    secrets: tuple[str, ...] = ()  # values masked in the lines: never sent cut in two
 
     def add(self, chunk: StoredChunk) -> str:
         """Take a chunk; returns what the client should be sent now."""
@@ -87,7 +92,11 @@ class _Track:
         self.current = self.current[: chunk.offset] + chunk.text
         if not self.agrees(self.current):
             return ""  # diverged: the node's value settles it
-        return self.reach(self.current)
+        return self.reach(self.current[: sendable(self.current, self.secrets)])
+
+    def flush(self) -> str:
+        """What ``add`` held back of the current attempt's text (the stream is over)."""
+        return self.reach(self.current) if self.agrees(self.current) else ""
 
     def agrees(self, text: str) -> bool:
         """Do ``text`` and the shown text agree as far as both go?"""
@@ -101,6 +110,25 @@ class _Track:
         delta = text[self.seen :]
         self.seen = max(self.seen, len(text))
         return delta
+
+
+def sendable(text: str, secrets: tuple[str, ...]) -> int:
+    """How much of a growing ``text`` can be sent now without cutting a secret in two: not a
+    tail that is the start of a secret, nor into a whole secret that such a cut would split."""
+    end = len(text)
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(text)), 0, -1):
+            if text.endswith(secret[:size]):
+                end = min(end, len(text) - size)
+                break
+    moved = True
+    while moved:  # a whole secret straddling the cut moves the cut to its start
+        moved = False
+        for secret in secrets:
+            start = text.find(secret, max(0, end - len(secret) + 1))
+            if 0 <= start < end < start + len(secret):
+                end, moved = start, True
+    return end
 
 
 @dataclass
@@ -213,11 +241,14 @@ class TokenRelay:
         """Open a stream on ``stream_pending``; follow its source node's start and end."""
         if event.event == "stream_pending":
             closed = self._close(self.stream, True) if self.stream is not None else []
+            secrets = tuple(s for s in self.translator.secrets if s)
             self.stream = _Stream(
                 selector=[str(part) for part in event.data.get("selector", [])],
                 response_node_id=str(event.data.get("response_node_id", event.node_id)),
                 source_node_id=str(event.data.get("source_node_id", "")),
                 answer_start=len(self.answer),
+                text=_Track(secrets=secrets),
+                reasoning=_Track(secrets=secrets),
             )
             return closed
         stream = self.stream
@@ -279,9 +310,11 @@ class TokenRelay:
         """The stream is over; a chatflow client shown more than the node's value (a retry
         answered shorter, or nothing) gets the answer corrected."""
         self.stream = None
+        held = stream.reasoning.flush() if succeeded else ""
+        lines = [self.translator.reasoning(stream.source_node_id, held)] if held else []
         final = stream.final or ""
         if not succeeded or stream.text.seen <= len(final):
-            return []
+            return lines
         self.answer = self.answer[: stream.answer_start] + final
         replace = self.translator.replace(self.answer)
-        return [replace] if replace is not None else []
+        return lines + ([replace] if replace is not None else [])
