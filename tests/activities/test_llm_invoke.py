@@ -375,3 +375,57 @@ async def test_check_credentials(fake_llm: FakeLLMServer, use_settings: UseSetti
     with pytest.raises(ApplicationError, match="was TIDEFLOW_SECRET_KEY changed") as caught:
         await env.run(check_model_credentials, other_key)
     assert caught.value.non_retryable
+
+
+def _conversation(turns: int, words: int) -> list[LlmMessage]:
+    """A system prompt, ``turns`` remembered turns of about ``words`` tokens a side, a query."""
+    messages = [LlmMessage(role="system", content="Be brief.")]
+    for turn in range(turns):
+        text = f"turn{turn} " + "word " * words
+        messages.append(LlmMessage(role="user", content=f"Q {text}", memory=True))
+        messages.append(LlmMessage(role="assistant", content=f"A {text}", memory=True))
+    messages.append(LlmMessage(role="user", content="And now?"))
+    return messages
+
+
+def _sent_turns(fake_llm: FakeLLMServer) -> list[str]:
+    sent = fake_llm.chat_requests()[-1].json["messages"]
+    assert sent[0] == {"role": "system", "content": "Be brief."}
+    assert sent[-1] == {"role": "user", "content": "And now?"}
+    assert all("memory" not in message for message in sent)
+    middle = sent[1:-1]
+    # Whole turns only: a question, then its answer.
+    assert [m["role"] for m in middle] == ["user", "assistant"] * (len(middle) // 2)
+    return [str(m["content"]).split()[1] for m in middle[::2]]
+
+
+@pytest.mark.usefixtures("gateway")
+async def test_memory_is_cut_to_the_models_context(fake_llm: FakeLLMServer) -> None:
+    import litellm
+
+    # gpt-4 takes 8,192 input tokens; 12 turns of ~1,000 tokens and 1,000 kept for the reply.
+    req = request(model="gpt-4", messages=_conversation(12, 500), params={"max_tokens": 1000})
+    result: LlmResult = await invoke(req)
+    kept = _sent_turns(fake_llm)
+    assert 0 < len(kept) < 12
+    assert result.left_out == list(range(1, 1 + 2 * (12 - len(kept))))
+    assert kept == [f"turn{t}" for t in range(12 - len(kept), 12)]  # the newest, in order
+    sent = fake_llm.chat_requests()[-1].json["messages"]
+    assert litellm.token_counter(model="gpt-4", messages=sent) <= 8192 - 1000
+    # One more (older) turn would not have fit.
+    older = [
+        {"role": m.role, "content": m.content} for m in req.messages[1:-1][-2 * len(kept) - 2 :]
+    ]
+    fuller = [sent[0], *older, sent[-1]]
+    assert litellm.token_counter(model="gpt-4", messages=fuller) > 8192 - 1000
+    # A conversation that fits is sent whole.
+    await invoke(request(model="gpt-4", messages=_conversation(3, 500)))
+    assert _sent_turns(fake_llm) == ["turn0", "turn1", "turn2"]
+
+
+@pytest.mark.usefixtures("gateway")
+async def test_memory_of_an_unknown_model_keeps_2000_tokens(fake_llm: FakeLLMServer) -> None:
+    fake_llm.script("fine", model="house-model-7")
+    req = request(model="house-model-7", provider="acme/house/house")
+    await invoke(req.model_copy(update={"messages": _conversation(10, 240)}))
+    assert _sent_turns(fake_llm) == [f"turn{t}" for t in range(6, 10)]

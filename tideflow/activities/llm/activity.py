@@ -153,10 +153,13 @@ async def _invoke(request: LlmRequest) -> LlmResult:
     await _litellm_loaded()
     from tideflow.activities.llm.client import StreamAccumulator, model_usage, stream_completion
     from tideflow.activities.llm.errors import model_error
+    from tideflow.activities.llm.window import fit_memory
 
     settings = get_settings()
     model, route = await _route(request, settings)
     messages = await _messages(request, settings)
+    memory = [i for i, message in enumerate(request.messages) if message.memory]
+    messages, left_out = fit_memory(model, messages, memory, request.params)
     kwargs = {**route, **_call_kwargs(request, model, settings)}
     number = attempt()
     writer = ChunkWriter(settings.db_url, request.stream, number) if request.stream else None
@@ -188,6 +191,7 @@ async def _invoke(request: LlmRequest) -> LlmResult:
         usage=model_usage(model, messages, accumulator, time.monotonic() - started),
         model=model,
         attempt=number,
+        left_out=left_out,
     )
 
 

@@ -33,6 +33,9 @@ class LlmMessage(BaseModel):
     # Tool messages: the call they answer.
     tool_call_id: str | None = None
     name: str | None = None
+    # A turn of the conversation's memory: the activity may leave the oldest out to fit the
+    # model's context (``window.fit_memory``). Never sent.
+    memory: bool = False
 
 
 class StreamTarget(BaseModel):
@@ -101,6 +104,9 @@ class LlmResult(BaseModel):
     model: str = ""
     # The attempt that succeeded (the engine counts retries from it).
     attempt: int = 1
+    # Indexes of the request's messages not sent: the oldest memory turns, which did not fit
+    # the model's context.
+    left_out: list[int] = Field(default_factory=list[int])
 
 
 class CredentialCheck(BaseModel):

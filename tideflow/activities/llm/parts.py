@@ -95,7 +95,7 @@ async def litellm_messages(request: LlmRequest, settings: Settings) -> list[dict
 
 
 async def _message(message: LlmMessage, settings: Settings) -> dict[str, Any]:
-    out = message.model_dump(exclude_none=True)
+    out = message.model_dump(exclude_none=True, exclude={"memory"})
     if isinstance(message.content, list):
         out["content"] = [await _part(part, settings) for part in message.content]
     return out

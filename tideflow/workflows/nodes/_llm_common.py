@@ -179,9 +179,14 @@ def process_data(
     model: ModelChoice, messages: list[LlmMessage], result: LlmResult, **extra: Any
 ) -> dict[str, Any]:
     """Dify's process_data of a model call: mode, the prompts sent, usage and the model."""
+    left_out = set(result.left_out)
     return {
         "model_mode": model.mode,
-        "prompts": [message.model_dump(exclude_none=True) for message in messages],
+        "prompts": [
+            message.model_dump(exclude_none=True, exclude={"memory"})
+            for index, message in enumerate(messages)
+            if index not in left_out
+        ],
         "usage": result.usage.model_dump(),
         "finish_reason": result.finish_reason,
         "model_provider": model.provider,

@@ -37,9 +37,9 @@ def history_messages(turns: list[tuple[str, str]]) -> list[LlmMessage]:
     messages: list[LlmMessage] = []
     for query, answer in turns:
         if query:
-            messages.append(LlmMessage(role="user", content=query))
+            messages.append(LlmMessage(role="user", content=query, memory=True))
         if answer:
-            messages.append(LlmMessage(role="assistant", content=answer))
+            messages.append(LlmMessage(role="assistant", content=answer, memory=True))
     return messages
 
 
