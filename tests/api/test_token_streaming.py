@@ -273,6 +273,32 @@ async def test_retry_resending_the_same_text_is_not_repeated(service: _Service) 
     )
 
 
+async def test_a_model_already_running_when_the_answer_reaches_it_streams_live(
+    service: _Service,
+) -> None:
+    script = service.script
+    assert script is not None
+    script.add("workflow_started", None, inputs={})
+    script.node("start", "start")
+    # A parallel branch: the model starts before the answer gets to its variable.
+    script.add("node_started", "llm", run_id="nr-llm", node_type="llm", title="LLM")
+    script.add("message", "answer", answer="Q: ", from_variable_selector=["answer", "answer"])
+    script.add(
+        "stream_pending",
+        "answer",
+        selector=LLM_SELECTOR,
+        response_node_id="answer",
+        source_node_id="llm",
+    )
+    client = Client(service, chat=True)
+    await client.until(_has("Q: "))
+    script.chunk("Live text", 0)
+    await client.until(_has("Q: Live text"))  # while the node still runs
+    script.value("Live text")
+    script.finish()
+    assert answer_of(await client.done()) == "Q: Live text"
+
+
 async def test_a_secret_is_never_sent_cut_in_two(service: _Service) -> None:
     script = service.script
     assert script is not None

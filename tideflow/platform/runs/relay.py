@@ -169,6 +169,9 @@ class TokenRelay:
         self.resume = resume or Cursor()
         self.last = -1  # the last event fed
         self.stream: _Stream | None = None
+        # Nodes started and not finished: a stream may open on a model already running (a
+        # parallel branch reached the response node after the model started).
+        self.running: set[str] = set()
         self.answer = ""  # a chatflow's answer as sent so far
         self._resumed = self.resume.event < 0
 
@@ -239,6 +242,10 @@ class TokenRelay:
 
     def _follow(self, event: RunEvent) -> list[dict[str, Any]]:
         """Open a stream on ``stream_pending``; follow its source node's start and end."""
+        if event.node_id and event.event == "node_started":
+            self.running.add(event.node_id)
+        elif event.node_id and event.event in ("node_finished", "node_skipped"):
+            self.running.discard(event.node_id)
         if event.event == "stream_pending":
             closed = self._close(self.stream, True) if self.stream is not None else []
             secrets = tuple(s for s in self.translator.secrets if s)
@@ -250,6 +257,7 @@ class TokenRelay:
                 text=_Track(secrets=secrets),
                 reasoning=_Track(secrets=secrets),
             )
+            self.stream.started = self.stream.source_node_id in self.running
             return closed
         stream = self.stream
         if stream is None or event.node_id != stream.source_node_id:
