@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ from tideflow.platform.db.session import get_engine
 from tideflow.platform.model_credentials import save_credentials, seal
 from tideflow.platform.settings import Settings
 from tideflow.platform.streams import read_chunks
+from tideflow.workflows.nodes._llm_common import LLM_TIMEOUT_SECONDS
 
 
 def request(**overrides: Any) -> LlmRequest:
@@ -55,7 +58,9 @@ def request(**overrides: Any) -> LlmRequest:
 
 async def invoke(req: LlmRequest, attempt: int = 1, env: ActivityEnvironment | None = None):
     env = env or ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=attempt)
+    # As the LLM nodes schedule it (ActivityEnvironment's default limit is 1 s).
+    limit = timedelta(seconds=LLM_TIMEOUT_SECONDS)
+    env.info = dataclasses.replace(env.info, attempt=attempt, start_to_close_timeout=limit)
     return await env.run(llm_invoke, req)
 
 
@@ -429,3 +434,50 @@ async def test_memory_of_an_unknown_model_keeps_2000_tokens(fake_llm: FakeLLMSer
     req = request(model="house-model-7", provider="acme/house/house")
     await invoke(req.model_copy(update={"messages": _conversation(10, 240)}))
     assert _sent_turns(fake_llm) == [f"turn{t}" for t in range(6, 10)]
+
+
+async def test_a_call_past_the_time_limit_is_a_node_error(
+    fake_llm: FakeLLMServer, gateway: Settings, use_settings: UseSettings
+) -> None:
+    use_settings(
+        model_gateway_url=fake_llm.base_url,
+        database_url=gateway.database_url or "",
+        llm_timeout_s="1.5",
+    )
+    fake_llm.script(Reply(text="never " * 50, chunk_size=6, stall_after=3))
+    started = time.monotonic()
+    error = await failure(request())
+    assert 1.4 < time.monotonic() - started < 5
+    assert error.type == "ModelTimeout"
+    assert "no complete answer within 1.5 s" in error.message and "gpt-4o-mini" in error.message
+
+
+def test_tiered_prices_follow_the_token_counts() -> None:
+    import litellm
+
+    from tideflow.activities.llm.client import StreamAccumulator, model_usage
+
+    accumulator = StreamAccumulator(False, lambda _kind, _text: None)
+    accumulator.prompt_tokens, accumulator.completion_tokens = 1000, 500
+    usage = model_usage("gemini/gemini-2.5-pro", [], accumulator, 0.5)
+    # litellm prices gemini-2.5-pro higher above 200k prompt tokens; 1,000 pay the base price.
+    cost = litellm.model_cost["gemini/gemini-2.5-pro"]
+    base = (
+        Decimal(str(cost["input_cost_per_token"])) * 1000
+        + Decimal(str(cost["output_cost_per_token"])) * 500
+    )
+    assert Decimal(usage.total_price) == base
+    assert Decimal(usage.prompt_unit_price) == Decimal(str(cost["input_cost_per_token"])) * 10**6
+
+
+def test_token_counts_never_fetch_images() -> None:
+    from tideflow.activities.llm.client import count_tokens
+
+    image = {
+        "type": "image_url",
+        "image_url": {"url": "http://203.0.113.9/x.png", "detail": "high"},
+    }
+    messages = [{"role": "user", "content": [{"type": "text", "text": "what is it?"}, image]}]
+    # litellm's default count for an image (a fetch would hit the loopback guard and fall back
+    # to the 4-characters-a-token estimate, a handful of tokens).
+    assert count_tokens("openai/gpt-4o", messages=messages) > 80

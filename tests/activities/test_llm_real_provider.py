@@ -5,7 +5,9 @@ credentials and checked with ``check_model_credentials`` first, as the console d
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tideflow.platform.db.models import Tenant
 from tideflow.platform.db.session import get_engine
 from tideflow.platform.model_credentials import save_credentials, seal
 from tideflow.plugins.model_providers import provider_spec
+from tideflow.workflows.nodes._llm_common import LLM_TIMEOUT_SECONDS
 
 # provider as a DSL names it, its key field, the env var part (the model: the provider's
 # cheap check model)
@@ -73,6 +76,8 @@ async def test_a_real_provider_answers(
         params={"max_tokens": 10, "temperature": 0},
         node_id="llm",
     )
+    limit = timedelta(seconds=LLM_TIMEOUT_SECONDS)  # as the LLM nodes schedule it
+    activities.info = dataclasses.replace(activities.info, start_to_close_timeout=limit)
     result: LlmResult = await activities.run(llm_invoke, request)
     assert "pong" in result.text.lower()
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0

@@ -144,9 +144,11 @@ async def test_llm_chat_prompt_with_context_usage_and_records() -> None:
     assert record.outputs["reasoning_content"] == "" and record.outputs["finish_reason"] == "stop"
     assert "structured_output" not in record.outputs
     assert result.outputs["u"]["total_tokens"] == 30
+    # As Dify's logs keep prompts: role, text, files.
     assert record.process_data["prompts"][1] == {
         "role": "user",
-        "content": request.messages[1].content,
+        "text": request.messages[1].content,
+        "files": [],
     }
     assert record.process_data["model_name"] == "gpt-4o-mini"
     assert record.inputs["#start.q#"] == "Capital of France?"
@@ -543,3 +545,38 @@ async def test_classifier_and_usage_on_temporal(
         "total_price": "0.0001",
         "currency": "USD",
     }
+
+
+def test_saved_prompts_are_shaped_as_difys() -> None:
+    from tideflow.workflows.nodes._llm_common import saved_prompts
+
+    image = {
+        "type": "image_file",
+        "file": {"transfer_method": "remote_url", "remote_url": "https://x.test/a.png"},
+        "detail": "low",
+    }
+    messages = [
+        LlmMessage(role="system", content="Be brief."),
+        LlmMessage(role="user", content=[{"type": "text", "text": "What is it?"}, image]),
+        LlmMessage(
+            role="assistant",
+            content="",
+            tool_calls=[{"id": "c1", "type": "function", "function": {"name": "f"}}],
+        ),
+    ]
+    assert saved_prompts("chat", messages) == [
+        {"role": "system", "text": "Be brief.", "files": []},
+        {
+            "role": "user",
+            "text": "What is it?",
+            "files": [{"type": "image", "data": "https://x.test/a.png", "detail": "low"}],
+        },
+        {
+            "role": "assistant",
+            "text": "",
+            "files": [],
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f"}}],
+        },
+    ]
+    completion = [LlmMessage(role="user", content="Summarise: text")]
+    assert saved_prompts("completion", completion) == [{"role": "user", "text": "Summarise: text"}]

@@ -100,8 +100,10 @@ class Settings(BaseSettings):
     # not needed. The key is sent as the bearer token.
     model_gateway_url: str | None = None
     model_gateway_key: str | None = None
-    # One model call's time limit (the activity's start-to-close timeout).
-    llm_timeout_s: float = Field(default=600.0, gt=0)
+    # One model call's time limit: the activity ends the call (a node failure, retried as the
+    # node's retry_config says); also litellm's request timeout. The activity's start-to-close
+    # limit is one hour, so at most 3,595 s.
+    llm_timeout_s: float = Field(default=600.0, gt=0, le=3595)
 
     @field_validator("database_url")
     @classmethod

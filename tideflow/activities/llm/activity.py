@@ -149,18 +149,47 @@ async def llm_invoke(request: LlmRequest) -> LlmResult:
         return await _invoke(request)
 
 
+# The activity ends a call this long before Temporal's start-to-close limit would.
+_DEADLINE_MARGIN_S = 5.0
+
+
+def _time_limit(settings: Settings) -> float:
+    """Seconds this attempt may take: TIDEFLOW_LLM_TIMEOUT_S, within the activity's limit."""
+    limit = settings.llm_timeout_s
+    start_to_close = activity.info().start_to_close_timeout
+    if start_to_close is not None:
+        limit = min(limit, start_to_close.total_seconds() - _DEADLINE_MARGIN_S)
+    return max(limit, 1.0)
+
+
 async def _invoke(request: LlmRequest) -> LlmResult:
+    settings = get_settings()
+    limit = _time_limit(settings)
+    # Heartbeats from the start: loading litellm and reading credentials take seconds too.
+    async with heartbeating():
+        try:
+            async with asyncio.timeout(limit):
+                return await _call(request, settings)
+        except TimeoutError:
+            raise ApplicationError(
+                f"model {request.provider} {request.model}: no complete answer within "
+                f"{limit:g} s (TIDEFLOW_LLM_TIMEOUT_S)",
+                type="ModelTimeout",
+            ) from None
+
+
+async def _call(request: LlmRequest, settings: Settings) -> LlmResult:
     await _litellm_loaded()
     from tideflow.activities.llm.client import StreamAccumulator, model_usage, stream_completion
     from tideflow.activities.llm.errors import model_error
     from tideflow.activities.llm.window import fit_memory
 
-    settings = get_settings()
     model, route = await _route(request, settings)
     messages = await _messages(request, settings)
-    memory = [i for i, message in enumerate(request.messages) if message.memory]
-    messages, left_out = fit_memory(model, messages, memory, request.params)
     kwargs = {**route, **_call_kwargs(request, model, settings)}
+    memory = [i for i, message in enumerate(request.messages) if message.memory]
+    # Token counting is CPU work: off the event loop, which heartbeats and streams.
+    messages, left_out = await asyncio.to_thread(fit_memory, model, messages, memory, kwargs)
     number = attempt()
     writer = ChunkWriter(settings.db_url, request.stream, number) if request.stream else None
 
@@ -171,10 +200,9 @@ async def _invoke(request: LlmRequest) -> LlmResult:
     accumulator = StreamAccumulator(request.separate_reasoning, on_piece)
     started = time.monotonic()
     try:
-        async with heartbeating():  # a stream may run for minutes: let cancellation reach it
-            await stream_completion(model, messages, kwargs, accumulator)
-            if writer is not None:
-                await writer.flush()
+        await stream_completion(model, messages, kwargs, accumulator)
+        if writer is not None:
+            await writer.flush()
     except Exception as exc:
         if writer is not None:
             writer.abandon()

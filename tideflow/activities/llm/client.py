@@ -172,15 +172,38 @@ def supports_response_schema(model: str) -> bool:
         return False
 
 
-def _unit_prices(model: str) -> tuple[Decimal, Decimal]:
-    """USD per million prompt and completion tokens, from litellm's local price map."""
+def count_tokens(
+    model: str, messages: list[dict[str, Any]] | None = None, text: str | None = None
+) -> int:
+    """litellm's token count of messages or a text. Images count as litellm's default (its
+    exact count would fetch them, blocking); when litellm cannot count, about 4 characters a
+    token."""
+    try:
+        return int(
+            _token_counter(
+                model=model, messages=messages, text=text, use_default_image_token_count=True
+            )
+        )
+    except Exception:
+        counted = text or "".join(str(m.get("content") or "") for m in messages or [])
+        return max(1, len(counted) // 4) if counted else 0
+
+
+def _costs(model: str, prompt_tokens: int, completion_tokens: int) -> tuple[Decimal, Decimal]:
+    """USD for that many prompt and completion tokens (tiered prices follow the counts)."""
     try:
         prompt, completion = litellm.cost_per_token(
-            model=model, prompt_tokens=1_000_000, completion_tokens=1_000_000
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
         )
     except Exception:  # a model litellm has no price for: Dify reports 0
         return Decimal(0), Decimal(0)
     return Decimal(str(prompt)), Decimal(str(completion))
+
+
+def _unit_prices(model: str) -> tuple[Decimal, Decimal]:
+    """USD per million prompt and completion tokens at the base tier, for display."""
+    prompt, completion = _costs(model, 1, 1)
+    return prompt / _PRICE_UNIT, completion / _PRICE_UNIT
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -196,18 +219,15 @@ def model_usage(
     """Tokens (the stream's, else counted locally), prices and latency of a finished call."""
     prompt_tokens = accumulator.prompt_tokens
     if prompt_tokens is None:
-        prompt_tokens = int(_token_counter(model=model, messages=messages))
+        prompt_tokens = count_tokens(model, messages=messages)
     completion_tokens = accumulator.completion_tokens
     if completion_tokens is None:
         answer = accumulator.text + accumulator.reasoning
-        completion_tokens = int(_token_counter(model=model, text=answer)) if answer else 0
+        completion_tokens = count_tokens(model, text=answer) if answer else 0
     prompt_unit, completion_unit = _unit_prices(model)
-    prompt_price = (prompt_tokens * prompt_unit * _PRICE_UNIT).quantize(
-        _CENT_FRACTION, ROUND_HALF_UP
-    )
-    completion_price = (completion_tokens * completion_unit * _PRICE_UNIT).quantize(
-        _CENT_FRACTION, ROUND_HALF_UP
-    )
+    prompt_cost, completion_cost = _costs(model, prompt_tokens, completion_tokens)
+    prompt_price = prompt_cost.quantize(_CENT_FRACTION, ROUND_HALF_UP)
+    completion_price = completion_cost.quantize(_CENT_FRACTION, ROUND_HALF_UP)
     return LlmUsage(
         prompt_tokens=prompt_tokens,
         prompt_unit_price=_decimal_text(prompt_unit),

@@ -14,6 +14,8 @@ from typing import Any
 
 import litellm
 
+from tideflow.activities.llm.client import count_tokens
+
 log = logging.getLogger(__name__)
 
 UNKNOWN_MODEL_MEMORY_TOKENS = 2000
@@ -28,10 +30,7 @@ def _context_size(model: str) -> int | None:
 
 
 def _tokens(model: str, messages: list[dict[str, Any]]) -> int:
-    count: Any = litellm.token_counter(  # pyright: ignore[reportUnknownMemberType]
-        model=model, messages=messages
-    )
-    return int(count)
+    return count_tokens(model, messages=messages)
 
 
 def _oldest_turn(memory: list[int], messages: list[dict[str, Any]]) -> list[int]:

@@ -27,9 +27,10 @@ from tideflow.workflows.engine.template import SELECTOR_PATTERN, value_text
 from tideflow.workflows.nodes._common import as_dict, as_list, is_selector
 from tideflow.workflows.nodes.spec import ConfigProblems
 
-# Workflow code cannot read settings: the activity's own timeout (settings.llm_timeout_s) is
-# what bounds a call; this only catches an attempt that never ends.
-LLM_TIMEOUT_SECONDS = 600.0
+# Workflow code cannot read settings: the activity ends a call itself at settings.llm_timeout_s
+# (a node failure its retry_config may retry); this start-to-close limit, above the largest
+# setting the activity honours, only catches an attempt that never ends.
+LLM_TIMEOUT_SECONDS = 3600.0
 MODEL_MODES = ("chat", "completion")
 IMAGE_DETAILS = ("high", "low")
 DEFAULT_FILES_SELECTOR = ["sys", "files"]
@@ -180,19 +181,47 @@ def process_data(
 ) -> dict[str, Any]:
     """Dify's process_data of a model call: mode, the prompts sent, usage and the model."""
     left_out = set(result.left_out)
+    sent = [message for index, message in enumerate(messages) if index not in left_out]
     return {
         "model_mode": model.mode,
-        "prompts": [
-            message.model_dump(exclude_none=True, exclude={"memory"})
-            for index, message in enumerate(messages)
-            if index not in left_out
-        ],
+        "prompts": saved_prompts(model.mode, sent),
         "usage": result.usage.model_dump(),
         "finish_reason": result.finish_reason,
         "model_provider": model.provider,
         "model_name": model.name,
         **extra,
     }
+
+
+def saved_prompts(mode: str, messages: list[LlmMessage]) -> list[dict[str, Any]]:
+    """The prompts as Dify's logs keep them: ``{role, text, files}`` per message (an assistant
+    message that called tools adds ``tool_calls``); a completion prompt is one user entry,
+    with ``files`` only when it has some."""
+    saved: list[dict[str, Any]] = []
+    for message in messages:
+        text, files = _text_and_files(message.content)
+        entry: dict[str, Any] = {"role": message.role, "text": text, "files": files}
+        if message.tool_calls:
+            entry["tool_calls"] = message.tool_calls
+        saved.append(entry)
+    if mode == "completion" and saved:
+        first = {"role": "user", "text": saved[0]["text"]}
+        return [{**first, "files": saved[0]["files"]} if saved[0]["files"] else first]
+    return saved
+
+
+def _text_and_files(content: str | list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(content, str):
+        return content, []
+    text, files = "", list[dict[str, Any]]()
+    for part in content:
+        if part.get("type") == "text":
+            text += str(part.get("text") or "")
+        elif part.get("type") == "image_file":
+            file = as_dict(part.get("file"))
+            where = file.get("remote_url") or file.get("url") or file.get("related_id") or ""
+            files.append({"type": "image", "data": str(where), "detail": part.get("detail")})
+    return text, files
 
 
 def model_inputs(model: ModelChoice) -> dict[str, Any]:
