@@ -13,8 +13,11 @@ from tideflow.workflows.graph.plan import ExecutionPlan
 
 # Node types that read the conversation's history through their ``memory`` block.
 _MEMORY_NODE_TYPES = frozenset({"llm", "question-classifier", "parameter-extractor", "agent"})
-# Dify reads up to 500 earlier messages when a memory has no window; a run gets at most 100.
+# Dify reads up to 500 earlier messages when a memory has no window; a run gets at most 100,
+# and at most this many bytes of them (the history rides in the run's input, which Temporal
+# keeps in its history and limits to 2 MB; the model's context is cut to fit by the activity).
 MAX_HISTORY_TURNS = 100
+MAX_HISTORY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,17 @@ def history_turns(plan: ExecutionPlan) -> int:
 
 def history_of(newest_first: Sequence[Message]) -> list[dict[str, str]]:
     """The answered turns of ``newest_first`` messages, oldest first (a turn still running or
-    failed without an answer is not history)."""
-    turns = [m for m in reversed(newest_first) if m.status != "running" and m.answer]
-    return [{"query": m.query, "answer": m.answer} for m in turns]
+    failed without an answer is not history), the newest within ``MAX_HISTORY_BYTES``."""
+    kept: list[dict[str, str]] = []
+    size = 0
+    for message in newest_first:
+        if message.status == "running" or not message.answer:
+            continue
+        size += len(message.query.encode()) + len(message.answer.encode())
+        if size > MAX_HISTORY_BYTES:
+            break
+        kept.append({"query": message.query, "answer": message.answer})
+    return kept[::-1]
 
 
 def new_run(
