@@ -301,3 +301,20 @@ async def test_credentials_saved_under_another_secret_key(
         "openai_api_compatible",
     )
     assert relisted["error"] is None and relisted["custom_configuration"] == {"status": "active"}
+
+
+def test_a_check_that_ran_out_of_time_is_503_not_bad_credentials() -> None:
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ApplicationError, TimeoutError, TimeoutType
+
+    from tideflow.platform.api.routes.console_models import check_failure
+
+    timeout = TimeoutError(
+        "activity timeout", type=TimeoutType.START_TO_CLOSE, last_heartbeat_details=[]
+    )
+    timed_out = check_failure(WorkflowFailureError(cause=timeout))
+    assert timed_out.status == 503 and "is a worker running" in timed_out.message
+    refused = ApplicationError("Incorrect API key provided", type="ModelAuthenticationError")
+    failed = check_failure(WorkflowFailureError(cause=refused))
+    assert failed.status == 400 and failed.code == "provider_credentials_invalid"
+    assert "Incorrect API key provided" in failed.message

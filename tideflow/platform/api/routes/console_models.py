@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Response
 from sqlmodel import select
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import FailureError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError
 
 from tideflow.activities.llm.models import CredentialCheck
@@ -209,13 +210,25 @@ async def _run_check(
             execution_timeout=CHECK_WORKFLOW_TIMEOUT,
         )
     except WorkflowFailureError as err:
-        raise ApiError(
-            400,
-            "provider_credentials_invalid",
-            f"the credentials check failed: {_root_message(err)}",
-        ) from None
+        raise check_failure(err) from None
     except RPCError as err:
         raise ApiError(503, "service_unavailable", f"could not run the check: {err}") from None
+
+
+def check_failure(err: WorkflowFailureError) -> ApiError:
+    """400 with the provider's message; 503 when the check ran out of time (no worker took
+    it, or the provider did not answer), which says nothing about the credentials."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, TemporalTimeoutError):
+            message = (
+                "the credentials check did not finish in time: is a worker running, and is the "
+                f"provider reachable? ({_root_message(err)})"
+            )
+            return ApiError(503, "service_unavailable", message)
+        cause = cause.__cause__
+    message = f"the credentials check failed: {_root_message(err)}"
+    return ApiError(400, "provider_credentials_invalid", message)
 
 
 def _root_message(err: BaseException) -> str:
