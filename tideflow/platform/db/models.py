@@ -23,6 +23,7 @@ from tideflow.platform.db.access_models import (
 from tideflow.platform.db.chat_models import Conversation, Message, MessageFeedback, UploadFile
 from tideflow.platform.db.ids import new_id, utcnow
 from tideflow.platform.db.model_models import DefaultModel, ProviderCredential, StreamChunk
+from tideflow.platform.db.trigger_models import HumanInputForm, WebhookDelivery, WebhookTrigger
 
 __all__ = [
     "Account",
@@ -33,6 +34,7 @@ __all__ = [
     "Conversation",
     "DefaultModel",
     "EndUser",
+    "HumanInputForm",
     "Message",
     "MessageFeedback",
     "NodeExecution",
@@ -41,6 +43,8 @@ __all__ = [
     "Tenant",
     "TenantMember",
     "UploadFile",
+    "WebhookDelivery",
+    "WebhookTrigger",
     "WorkflowRun",
     "new_id",
     "utcnow",
