@@ -203,3 +203,34 @@ def test_run_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert unreachable.returncode == 2
     assert unreachable.stderr.startswith("tideflow: TIDEFLOW_TEMPORAL_ADDRESS:")
     assert tideflow("run", str(tmp_path / "missing.yml")).returncode == 2
+
+
+def test_run_refuses_an_unpinned_human_input_node(tmp_path: Path) -> None:
+    human = {
+        "id": "human",
+        "type": "human-input",
+        "title": "Review",
+        "form_content": "Check {{#start.n#}}",
+        "inputs": [],
+        "user_actions": [{"id": "approve", "title": "Approve", "button_style": "primary"}],
+        "timeout": 1,
+        "timeout_unit": "hour",
+    }
+    end = {
+        "id": "end",
+        "type": "end",
+        "title": "End",
+        "outputs": [{"variable": "action", "value_selector": ["human", "__action_id"]}],
+    }
+    dsl = yaml.safe_load(workflow_dsl([START, human, end], [("start", "human"), ("human", "end")]))
+    dsl["workflow"]["graph"]["edges"][1]["sourceHandle"] = "approve"  # the action's branch
+    app = write(tmp_path, yaml.safe_dump(dsl))
+    refused = tideflow("run", str(app), "--inputs", '{"n": 1}')
+    assert refused.returncode == 2, refused.stderr
+    assert "node human (Review): type:" in refused.stdout
+    assert """--pin human='{"__action_id": "approve"}'""" in refused.stdout
+    pinned = tideflow(
+        "run", str(app), "--inputs", '{"n": 1}', "--pin", 'human={"__action_id": "approve"}'
+    )
+    assert pinned.returncode == 0, pinned.stderr + pinned.stdout
+    assert json.loads(pinned.stdout)["outputs"] == {"action": "approve"}

@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tideflow.platform.settings import Settings
 from tideflow.preflight import SettingError, check_temporal_reachable
+
+if TYPE_CHECKING:
+    from tideflow.workflows.graph.errors import Problem
+    from tideflow.workflows.graph.plan import ExecutionPlan
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -96,6 +100,30 @@ def validate_command(_settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unpinned_human_input(plan: ExecutionPlan, pins: dict[str, Any]) -> list[Problem]:
+    """A human-input node waits for a person's submission, which a one-off local run cannot
+    take (serve the app with ``tideflow up`` for that): pin it with the action to take."""
+    from tideflow.workflows.graph.errors import Problem
+    from tideflow.workflows.nodes._common import as_dict, as_list
+
+    problems: list[Problem] = []
+    for node in plan.nodes.values():
+        if node.type != "human-input" or node.id in pins:
+            continue
+        actions = [
+            str(action["id"])
+            for action in map(as_dict, as_list(node.data.get("user_actions")))
+            if action.get("id")
+        ]
+        example = json.dumps({"__action_id": actions[0] if actions else "approve"})
+        message = (
+            "a human-input node waits for a person's submission, which `tideflow run` cannot "
+            f"take; pin it: --pin {node.id}='{example}' (or serve the app with `tideflow up`)"
+        )
+        problems.append(Problem(node.id, "type", message, node.title))
+    return problems
+
+
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run the file once and print the result as JSON."""
     from tideflow.local_run import check_app, fill_inputs, run_once
@@ -113,6 +141,11 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
     unknown = sorted(set(pins) - set(plan.nodes))
     if unknown:
         raise UsageError(f"--pin {unknown[0]}: no node with this id in {args.file}")
+    waiting = _unpinned_human_input(plan, pins)
+    if waiting:
+        for problem in waiting:
+            print(problem)
+        return EXIT_INVALID
     if args.fill_inputs:
         inputs = fill_inputs(plan, inputs, settings)
     run_input = GraphRunInput(

@@ -108,6 +108,9 @@ class LocalExecutor:
         self.ids = itertools.count(1)
         self.calls: list[tuple[str, str, ActivityRetry]] = []
         self.sleeps: list[float] = []
+        # Human-input submissions handed out in order, one per wait (None: the form times out).
+        self.form_answers: list[dict[str, Any] | None] = []
+        self.waits: list[tuple[str, float]] = []
 
     async def call_activity(
         self,
@@ -138,6 +141,15 @@ class LocalExecutor:
         self.sleeps.append(seconds)
         self.clock += timedelta(seconds=seconds)
         await asyncio.sleep(0)
+
+    async def wait_for_input(self, key: str, timeout_seconds: float) -> dict[str, Any] | None:
+        """The next prepared answer; with none, the clock jumps past the timeout."""
+        self.waits.append((key, timeout_seconds))
+        answer = self.form_answers.pop(0) if self.form_answers else None
+        if answer is None:
+            self.clock += timedelta(seconds=timeout_seconds)
+        await asyncio.sleep(0)
+        return answer
 
     def now(self) -> datetime:
         """The fake clock."""

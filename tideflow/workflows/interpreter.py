@@ -17,7 +17,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from tideflow.workflows.engine.executor import ATTEMPT_DETAIL, ActivityCallError, ActivityRetry
-    from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent
+    from tideflow.workflows.engine.models import (
+        SUBMIT_HUMAN_INPUT,
+        GraphRunInput,
+        GraphRunResult,
+        HumanInputSubmission,
+        RunEvent,
+    )
     from tideflow.workflows.engine.recorder import RunRecorder
     from tideflow.workflows.engine.run import run_graph
 
@@ -61,7 +67,15 @@ def _reported_failed_attempt(cause: BaseException | None) -> int | None:
 
 
 class TemporalExecutor:
-    """The engine's Executor inside a workflow: activities, timers, time and ids from Temporal."""
+    """The engine's Executor inside a workflow: activities, timers, time and ids from Temporal.
+
+    Forms waiting for a submission are keyed by their node execution id; ``GraphWorkflow``'s
+    ``submit_human_input`` update delivers into ``submissions``.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: set[str] = set()
+        self.submissions: dict[str, dict[str, Any]] = {}
 
     async def call_activity(
         self,
@@ -107,6 +121,19 @@ class TemporalExecutor:
         """A durable timer."""
         await workflow.sleep(timedelta(seconds=seconds))
 
+    async def wait_for_input(self, key: str, timeout_seconds: float) -> dict[str, Any] | None:
+        """Wait for the form's update under a durable timer (no worker slot held meanwhile)."""
+        self.waiting.add(key)
+        try:
+            await workflow.wait_condition(
+                lambda: key in self.submissions, timeout=timedelta(seconds=timeout_seconds)
+            )
+        except TimeoutError:
+            pass
+        finally:
+            self.waiting.discard(key)
+        return self.submissions.pop(key, None)
+
     def now(self) -> datetime:
         """Workflow time."""
         return workflow.now()
@@ -122,12 +149,13 @@ class GraphWorkflow:
 
     def __init__(self) -> None:
         self._recorder = RunRecorder()
+        self._executor = TemporalExecutor()
 
     @workflow.run
     async def run(self, run_input: GraphRunInput) -> GraphRunResult:
         """Walk the plan; a failed run returns status ``failed`` (its records kept)."""
         try:
-            return await run_graph(run_input, TemporalExecutor(), self._recorder)
+            return await run_graph(run_input, self._executor, self._recorder)
         except asyncio.CancelledError:
             recorder = self._recorder
             elapsed, total_steps = recorder.finish_run("stopped", {}, "stopped")
@@ -148,3 +176,19 @@ class GraphWorkflow:
     def events(self, since: int = 0) -> list[RunEvent]:
         """Events with index ``>= since`` (for SSE streaming and reattaching)."""
         return self._recorder.events_since(since)
+
+    @workflow.update(name=SUBMIT_HUMAN_INPUT)
+    def submit_human_input(self, submission: HumanInputSubmission) -> dict[str, Any]:
+        """Deliver a human-input form's submission to the node waiting on it."""
+        self._executor.submissions[submission.key] = {
+            "action": submission.action,
+            "inputs": submission.inputs,
+        }
+        return {"accepted": True}
+
+    @submit_human_input.validator
+    def _check_submission(self, submission: HumanInputSubmission) -> None:
+        """Reject a form that is not (or no longer) waiting: the history stays clean."""
+        executor = self._executor
+        if submission.key not in executor.waiting or submission.key in executor.submissions:
+            raise ValueError(f"form {submission.key} is not waiting for a submission")

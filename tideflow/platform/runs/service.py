@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tideflow.platform import streams
 from tideflow.platform.db.crud import runs as crud
+from tideflow.platform.db.crud.forms import UNFINISHED_STATUSES
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.platform.db.session import get_engine
 from tideflow.platform.runs.channel import EventChannel, TemporalQueryChannel
@@ -50,6 +51,8 @@ TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
 APP_ID = SearchAttributeKey.for_keyword("AppId")
 _FOLLOW_RETRY_FIRST_S = 0.5
 _FOLLOW_RETRY_MAX_S = 30.0
+# How often a blocking request looks whether its run has paused on a form.
+_PAUSE_POLL_S = 0.25
 
 
 def workflow_id_of(app_id: str, run_id: str) -> str:
@@ -101,7 +104,7 @@ class RunService:
     async def start(self, start: RunStart) -> tuple[WorkflowRun, bool]:
         """Record and start the run; an idempotent resubmission returns the first run."""
         row, created = await self.db(crud.claim_run, start.row, start.companions)
-        if created or row.status == "running":
+        if created or row.status in UNFINISHED_STATUSES:
             await self._ensure_started(row, start.run_input)
             self.watch(row)
         return row, created
@@ -125,7 +128,7 @@ class RunService:
         """The (one) background task that waits for the run's end and projects it; an
         already-done future for a run that has ended (it is projected once only)."""
         task = self._watchers.get(row.id)
-        if task is None and row.status != "running":
+        if task is None and row.status not in UNFINISHED_STATUSES:
             ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             ended.set_result(None)
             return ended
@@ -159,6 +162,16 @@ class RunService:
                 continue
             await self.db(crud.project_result, run_id, result)
             return
+
+    async def wait_or_pause(self, row: WorkflowRun) -> WorkflowRun:
+        """The run's record as soon as it waits on a human-input form, else once it ended."""
+        watcher = self.watch(row)
+        while not watcher.done():
+            current = await self.db(Session.get, WorkflowRun, row.id)
+            if current is not None and current.status == "paused":
+                return current
+            await asyncio.wait({watcher}, timeout=_PAUSE_POLL_S)
+        return await self.wait(row)
 
     async def wait(self, row: WorkflowRun) -> WorkflowRun:
         """The run's record once it has ended and been projected."""
@@ -196,13 +209,19 @@ class RunService:
         return TemporalQueryChannel(self._client())
 
     async def stream(
-        self, row: WorkflowRun, translator: DifyEventTranslator, since: int | Cursor = 0
+        self,
+        row: WorkflowRun,
+        translator: DifyEventTranslator,
+        since: int | Cursor = 0,
+        *,
+        continue_on_pause: bool = False,
     ) -> AsyncIterator[str]:
         """Dify SSE for the run to ``workflow_finished``: from event index ``since``, or after a
-        client's cursor (its ``Last-Event-ID``, see ``relay``)."""
+        client's cursor (its ``Last-Event-ID``, see ``relay``). Like Dify, the stream closes
+        after ``workflow_paused`` while the run waits, unless ``continue_on_pause``."""
         after = since if isinstance(since, Cursor) else Cursor(since - 1)
         try:
-            async for line in self._events(row, translator, after):
+            async for line in self._events(row, translator, after, continue_on_pause):
                 yield line
         except Exception as exc:  # the stream is open: errors become an ``error`` event
             log.exception("stream of run %s failed", row.id)
@@ -216,7 +235,11 @@ class RunService:
             )
 
     async def _events(
-        self, row: WorkflowRun, translator: DifyEventTranslator, after: Cursor
+        self,
+        row: WorkflowRun,
+        translator: DifyEventTranslator,
+        after: Cursor,
+        continue_on_pause: bool,
     ) -> AsyncIterator[str]:
         channel, watcher = self.channel(), self.watch(row)
         relay = TokenRelay(translator, self.read_chunks, row.id, after)
@@ -234,6 +257,10 @@ class RunService:
                 for line in await relay.on_event(event):
                     yield line
                     last_sent = loop.time()
+                # Paused and nothing recorded since: the run waits for a person.
+                paused = event.event == "workflow_paused" and event is events[-1]
+                if paused and not continue_on_pause:
+                    return
             if finished is None and not events and ended:
                 break  # the run ended without recording workflow_finished (it failed outright)
             if finished is None:

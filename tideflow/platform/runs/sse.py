@@ -23,6 +23,10 @@ _INTERNAL = frozenset({"node_skipped", "variable_updated", "stream_pending"})
 # itself (its iteration_* / loop_* events stand for it).
 _SILENT_NODE_TYPES = frozenset({"iteration-start", "loop-start", "iteration", "loop"})
 _NODE_EVENTS = frozenset({"node_started", "node_finished", "node_retry"})
+# Human-input events: the recorded fields are Dify's ``data`` (plus the node's id).
+_FORM_EVENTS = frozenset(
+    {"human_input_required", "human_input_form_filled", "human_input_form_timeout"}
+)
 
 
 def mask_secrets(value: Any, secrets: tuple[str, ...]) -> Any:
@@ -85,7 +89,7 @@ class DifyEventTranslator:
                 "workflow_id": self.workflow_id,
                 "inputs": data.get("inputs", {}),
                 "created_at": created_at(event),
-                "reason": "initial",
+                "reason": data.get("reason", "initial"),
             }
         elif name == "node_started":
             self._started[event.node_id or ""] = {**data, "started_at": created_at(event)}
@@ -97,6 +101,10 @@ class DifyEventTranslator:
             body = {"text": data.get("text", ""), "from_variable_selector": selector}
         elif name.startswith(("iteration_", "loop_")):
             body = self._container(event)
+        elif name in _FORM_EVENTS:
+            body = {"node_id": event.node_id, **data}
+        elif name == "workflow_paused":
+            body = self._paused(event)
         else:  # chatflow events (message...) carry their own fields
             return self._wrap(name, dict(data), top_level=True)
         return self._wrap(name, body)
@@ -212,6 +220,20 @@ class DifyEventTranslator:
         if event.event == "node_retry":
             body["retry_index"] = data.get("retry_index", 0)
         return body
+
+    def _paused(self, event: RunEvent) -> dict[str, Any]:
+        data = event.data
+        return {
+            "workflow_run_id": self.run_id,
+            "paused_nodes": data.get("paused_nodes", []),
+            "outputs": data.get("outputs", {}),
+            "reasons": data.get("reasons", []),
+            "status": "paused",
+            "created_at": created_at(event),
+            "elapsed_time": data.get("elapsed", 0.0),
+            "total_tokens": data.get("total_tokens", 0),
+            "total_steps": data.get("total_steps", 0),
+        }
 
     def _container(self, event: RunEvent) -> dict[str, Any]:
         data, node_id = event.data, event.node_id or ""

@@ -76,6 +76,13 @@ class Executor(Protocol):
         """A durable timer."""
         ...
 
+    async def wait_for_input(self, key: str, timeout_seconds: float) -> dict[str, Any] | None:
+        """Wait (durably, holding no worker) for the submission of the form ``key``.
+
+        Returns the submission, or None when ``timeout_seconds`` passed first.
+        """
+        ...
+
     def now(self) -> datetime:
         """The current (replay-safe) time."""
         ...

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from tideflow.workflows.graph.plan import ExecutionPlan
 
-RunStatus = Literal["running", "succeeded", "failed", "partial-succeeded", "stopped"]
+RunStatus = Literal["running", "paused", "succeeded", "failed", "partial-succeeded", "stopped"]
 NodeStatus = Literal["running", "succeeded", "failed", "exception", "skipped", "stopped"]
 
 
@@ -38,6 +38,9 @@ class GraphRunInput(BaseModel):
     history: list[dict[str, str]] = Field(default_factory=list[dict[str, str]])
     # The run's id (sys.workflow_run_id); empty: a fresh replay-safe uuid.
     run_id: str = ""
+    # sys.timestamp (epoch seconds); None: when the run starts. A scheduled run's is the time
+    # its schedule fired for.
+    timestamp: int | None = None
 
 
 class NodeRun(BaseModel):
@@ -111,3 +114,15 @@ class GraphRunResult(BaseModel):
     total_tokens: int = 0
     usage: dict[str, Any] = Field(default_factory=dict[str, Any])
     elapsed: float = 0.0
+
+
+# The GraphWorkflow update that delivers a human-input form's submission.
+SUBMIT_HUMAN_INPUT = "submit_human_input"
+
+
+class HumanInputSubmission(BaseModel):
+    """A checked submission of the form ``key`` (the node execution that opened it)."""
+
+    key: str
+    action: str
+    inputs: dict[str, Any] = Field(default_factory=dict[str, Any])

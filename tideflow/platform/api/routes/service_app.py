@@ -114,8 +114,12 @@ async def run_events(
     _client: TemporalClientDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     user: str | None = None,
+    continue_on_pause: bool = False,
 ) -> StreamingResponse:
-    """The run's SSE from the start, or after ``Last-Event-ID``: exactly what was missed."""
+    """The run's SSE from the start, or after ``Last-Event-ID``: exactly what was missed.
+
+    A run waiting on a human-input form closes the stream after ``workflow_paused`` unless
+    ``continue_on_pause`` (then it follows the run to its end)."""
     del user  # accepted for Dify compatibility; the key already scopes the app
     run = run_crud.get_run(session, app, workflow_run_id)
     if run is None:
@@ -148,5 +152,7 @@ async def run_events(
     )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(
-        runs.stream(run, translator, after), media_type="text/event-stream", headers=headers
+        runs.stream(run, translator, after, continue_on_pause=continue_on_pause),
+        media_type="text/event-stream",
+        headers=headers,
     )

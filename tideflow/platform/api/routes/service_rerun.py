@@ -20,6 +20,7 @@ from tideflow.platform.api.routes.console_apps import refuse_mode
 from tideflow.platform.api.routes.service_workflows import respond
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import runs as run_crud
+from tideflow.platform.db.crud.forms import UNFINISHED_STATUSES
 from tideflow.platform.db.models import EndUser
 from tideflow.platform.drafts import runnable_plan, secret_values
 from tideflow.platform.runs.launch import new_run
@@ -52,8 +53,10 @@ async def rerun(
     if original is None:
         raise not_found("workflow run")
     refuse_mode(app.mode, "workflow")
-    if original.status == "running":
-        raise ApiError(400, "bad_request", "the run is still running; re-run it once it ends")
+    if original.status in UNFINISHED_STATUSES:
+        raise ApiError(
+            400, "bad_request", f"the run is still {original.status}; re-run it once it ends"
+        )
     version = apps.get_version(session, app, original.app_version_id or "")
     if version is None:
         raise ApiError(400, "bad_request", "only runs of a published version can be re-run")

@@ -92,6 +92,10 @@ async def respond(
         translator = DifyEventTranslator(row.id, start.run_input.workflow_id, plan, secrets)
         stream = runs.stream(row, translator)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    # A run that pauses on a human-input form answers at once, status ``paused``.
+    nodes = start.run_input.plan.nodes.values()
+    if any(node.type == "human-input" for node in nodes):
+        return run_response(await runs.wait_or_pause(row), secrets)
     return run_response(await runs.wait(row), secrets)
 
 

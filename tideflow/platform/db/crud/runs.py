@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from tideflow.platform.db.crud.conversations import finish_turn
+from tideflow.platform.db.crud.forms import UNFINISHED_STATUSES, stop_forms
 from tideflow.platform.db.model_models import StreamChunk
 from tideflow.platform.db.models import App, EndUser, NodeExecution, WorkflowRun, utcnow
 from tideflow.workflows.engine.models import GraphRunResult
@@ -46,12 +47,12 @@ def claim_run(
         if earlier is not None:
             return earlier, False
     session.add(run)
-    if companions:
-        session.flush()  # the run row first: the companions' foreign keys point at it
-        session.add_all(companions)
     try:
+        if companions:
+            session.flush()  # the run row first: the companions' foreign keys point at it
+            session.add_all(companions)
         session.commit()
-    except IntegrityError:
+    except IntegrityError:  # a concurrent request with the same key inserted first
         session.rollback()
         earlier = idempotent_run(session, run.app_id, run.idempotency_key or "")
         if earlier is None:
@@ -135,8 +136,9 @@ def list_runs(
 
 
 def unfinished_runs(session: Session) -> list[WorkflowRun]:
-    """Runs still marked running (for reconciliation at API start)."""
-    return list(session.exec(select(WorkflowRun).where(WorkflowRun.status == "running")))
+    """Runs still marked running or paused (for reconciliation at API start)."""
+    query = select(WorkflowRun).where(col(WorkflowRun.status).in_(UNFINISHED_STATUSES))
+    return list(session.exec(query))
 
 
 def project_result(session: Session, run_id: str, result: GraphRunResult) -> WorkflowRun | None:
@@ -144,7 +146,7 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
     run already ended is left as it is (re-projecting would merge the turn's conversation
     variables over later turns' and rewrite its node executions)."""
     run = session.get(WorkflowRun, run_id)
-    if run is None or run.status != "running":
+    if run is None or run.status not in UNFINISHED_STATUSES:
         return run
     run.status = result.status
     run.outputs = result.outputs
@@ -177,6 +179,7 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
             )
         )
     session.add(run)
+    stop_forms(session, run_id)
     finish_turn(session, run_id, result.status, result.error, result)
     _drop_chunks(session, run_id)
     session.commit()
@@ -187,10 +190,11 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
 def fail_run(session: Session, run_id: str, status: str, error: str) -> None:
     """Mark a run that produced no result (its workflow vanished, was terminated...)."""
     run = session.get(WorkflowRun, run_id)
-    if run is None or run.status != "running":
+    if run is None or run.status not in UNFINISHED_STATUSES:
         return
     run.status, run.error, run.finished_at = status, error, utcnow()
     session.add(run)
+    stop_forms(session, run_id)
     finish_turn(session, run_id, status, error, None)
     _drop_chunks(session, run_id)
     session.commit()
