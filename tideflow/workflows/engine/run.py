@@ -72,7 +72,10 @@ async def run_graph(
     plan = run_input.plan
     run_id = run_input.run_id or executor.new_id()
     started = recorder.start(run_id, executor.now)
-    pool = _seed_pool(run_input, run_id, int(started.timestamp()))
+    timestamp = run_input.timestamp
+    if timestamp is None:
+        timestamp = int(started.timestamp())
+    pool = _seed_pool(run_input, run_id, timestamp)
     recorder.emit(
         "workflow_started",
         None,
