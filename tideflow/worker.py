@@ -21,8 +21,9 @@ def registered_workflows() -> Sequence[type]:
     from tideflow.workflows.check_credentials import CheckModelCredentialsWorkflow
     from tideflow.workflows.interpreter import GraphWorkflow
     from tideflow.workflows.ping import PingWorkflow
+    from tideflow.workflows.scheduled import ScheduledRunWorkflow
 
-    return [GraphWorkflow, PingWorkflow, CheckModelCredentialsWorkflow]
+    return [GraphWorkflow, PingWorkflow, CheckModelCredentialsWorkflow, ScheduledRunWorkflow]
 
 
 def registered_activities() -> Sequence[Any]:
@@ -30,10 +31,23 @@ def registered_activities() -> Sequence[Any]:
     from tideflow.activities.code import run_code
     from tideflow.activities.document import extract_document
     from tideflow.activities.http import http_request
+    from tideflow.activities.human_input import close_human_input_form, open_human_input_form
     from tideflow.activities.llm.activity import check_model_credentials, llm_invoke
     from tideflow.activities.ping import ping
+    from tideflow.activities.scheduled import finish_scheduled_run, open_scheduled_run
 
-    return [run_code, extract_document, http_request, llm_invoke, check_model_credentials, ping]
+    return [
+        run_code,
+        extract_document,
+        http_request,
+        llm_invoke,
+        check_model_credentials,
+        ping,
+        open_human_input_form,
+        close_human_input_form,
+        open_scheduled_run,
+        finish_scheduled_run,
+    ]
 
 
 async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0) -> Client:

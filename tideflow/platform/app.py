@@ -18,6 +18,7 @@ from tideflow.platform.api.routes import (
     console_auth,
     console_dataset_keys,
     console_models,
+    console_schedules,
     console_settings,
     console_workflows,
     service_app,
@@ -25,8 +26,10 @@ from tideflow.platform.api.routes import (
     service_completion,
     service_conversations,
     service_files,
+    service_forms,
     service_rerun,
     service_workflows,
+    triggers_webhook,
 )
 from tideflow.platform.bootstrap import bootstrap_owner
 from tideflow.platform.runs.service import RunService
@@ -71,13 +74,16 @@ def create_app() -> FastAPI:
         console_settings,
         console_dataset_keys,
         console_models,
+        console_schedules,
         service_workflows,
         service_rerun,
         service_chat,
         service_completion,
         service_conversations,
         service_files,
+        service_forms,
         service_app,
+        triggers_webhook,
     ):
         app.include_router(module.router)
     return app

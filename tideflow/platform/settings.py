@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     # POST /v1/files/upload: largest accepted file (Dify's 15 MB) and refused extensions.
     upload_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1)
+    # Schedule triggers: a firing missed by up to this long (server down) still runs late.
+    schedule_catchup_window_s: float = Field(default=60.0, ge=10)
+    # /triggers/webhook/{id}: largest accepted request body (Dify's 10 MiB).
+    webhook_max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     upload_blocked_extensions: list[str] = Field(
         default_factory=lambda: [
             "exe",

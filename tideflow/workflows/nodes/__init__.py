@@ -17,6 +17,7 @@ from tideflow.workflows.nodes import (
     end,
     external,
     http_request,
+    human_input,
     if_else,
     iteration,
     list_operator,
@@ -26,6 +27,8 @@ from tideflow.workflows.nodes import (
     question_classifier,
     start,
     template_transform,
+    trigger_schedule,
+    trigger_webhook,
     variable_aggregator,
 )
 from tideflow.workflows.nodes.spec import NodeSpec
@@ -49,6 +52,9 @@ _MODULES = (
     llm,
     question_classifier,
     parameter_extractor,
+    trigger_webhook,
+    trigger_schedule,
+    human_input,
 )
 
 NODE_SPECS: dict[str, NodeSpec] = {

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from tideflow.platform.api.deps import CurrentTenant, SessionDep, SettingsDep, TenantApp
+from tideflow.platform import triggers
+from tideflow.platform.api.deps import (
+    CurrentTenant,
+    SessionDep,
+    SettingsDep,
+    TemporalClientDep,
+    TenantApp,
+)
 from tideflow.platform.api.errors import ApiError, invalid_param
 from tideflow.platform.api.schemas import MAX_PAGE, AppCreate, AppPublic, ImportBody, page_of
 from tideflow.platform.db.crud import apps, envvars
@@ -66,8 +73,11 @@ def get_app(app: TenantApp) -> AppPublic:
 
 
 @router.delete("/{app_id}", status_code=204)
-def delete_app(app: TenantApp, session: SessionDep) -> Response:
-    """The app with its versions, runs, keys and variables."""
+async def delete_app(
+    app: TenantApp, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+) -> Response:
+    """The app with its versions, runs, keys and variables; its webhook and schedule go."""
+    await triggers.on_unpublish(session, settings, client, app)
     apps.delete_app(session, app)
     return Response(status_code=204)
 

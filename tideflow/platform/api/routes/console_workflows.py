@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from tideflow.platform import triggers
 from tideflow.platform.api.deps import (
     CurrentAccount,
     RunServiceDep,
@@ -74,8 +75,11 @@ def save_draft(
 
 
 @router.post("/publish", status_code=201)
-def publish(app: TenantApp, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
-    """A new immutable version from the draft; refused (400) while the draft has problems."""
+async def publish(
+    app: TenantApp, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+) -> dict[str, Any]:
+    """A new immutable version from the draft; refused (400) while the draft has problems.
+    The app's webhook and schedule follow the new version (``tideflow.platform.triggers``)."""
     variables = envvars.list_env(session, app)
     doc = with_env(load_draft(app), variables, settings.secret_key, secrets="blank")
     problems = draft_problems(doc)
@@ -89,7 +93,18 @@ def publish(app: TenantApp, session: SessionDep, settings: SettingsDep) -> dict[
         plan_hash=plan.content_hash(),
         dsl=app.draft_dsl,
     )
+    await triggers.on_publish(session, settings, client, app, plan)
     return {"result": "success", "version": VersionPublic.of(version)}
+
+
+@router.delete("/publish")
+async def unpublish(
+    app: TenantApp, session: SessionDep, settings: SettingsDep, client: TemporalClientDep
+) -> dict[str, Any]:
+    """Take the app's triggers down: its webhook stops answering, its schedule is deleted.
+    Its versions stay (the service API still runs the newest); publishing again restores them."""
+    await triggers.on_unpublish(session, settings, client, app)
+    return {"result": "success"}
 
 
 @router.get("")

@@ -21,6 +21,7 @@ from tideflow.platform.db.models import (
     WorkflowRun,
     utcnow,
 )
+from tideflow.platform.db.trigger_models import WebhookDelivery, WebhookTrigger
 
 
 def list_apps(session: Session, tenant_id: str, page: int, limit: int) -> tuple[list[App], int]:
@@ -61,6 +62,8 @@ def delete_app(session: Session, app: App) -> None:
     """The app and everything that hangs off it."""
     run_ids = select(WorkflowRun.id).where(WorkflowRun.app_id == app.id)
     session.exec(delete(NodeExecution).where(col(NodeExecution.run_id).in_(run_ids)))
+    hooks = select(WebhookTrigger.webhook_id).where(WebhookTrigger.app_id == app.id)
+    session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.webhook_id).in_(hooks)))
     # Children before their parents (the foreign keys are enforced): chat data and uploads
     # before the runs and end users they point at.
     for table in (
@@ -73,6 +76,7 @@ def delete_app(session: Session, app: App) -> None:
         ApiKey,
         AppEnvironmentVariable,
         AppVersion,
+        WebhookTrigger,
     ):
         session.exec(delete(table).where(table.app_id == app.id))  # type: ignore[attr-defined]
     session.delete(app)
