@@ -189,6 +189,11 @@ async def test_stopping_a_paused_run_closes_its_form(api: Api) -> None:
     late = await api.http.post(f"/v1/form/human_input/{token}", json=answer, headers=key)
     assert late.status_code == 412 and late.json()["code"] == "human_input_form_expired"
     assert "stopped" in late.json()["message"]
+    # The app goes with its runs and their forms.
+    deleted = await api.http.delete(f"/console/api/apps/{app_id}", headers=api.console)
+    assert deleted.status_code == 204, deleted.text
+    gone = await api.http.post(f"/v1/form/human_input/{token}", json=answer, headers=key)
+    assert gone.status_code in (401, 404)
 
 
 async def test_blocking_request_answers_when_the_run_pauses(api: Api) -> None:

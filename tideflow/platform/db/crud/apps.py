@@ -21,7 +21,7 @@ from tideflow.platform.db.models import (
     WorkflowRun,
     utcnow,
 )
-from tideflow.platform.db.trigger_models import WebhookDelivery, WebhookTrigger
+from tideflow.platform.db.trigger_models import HumanInputForm, WebhookDelivery, WebhookTrigger
 
 
 def list_apps(session: Session, tenant_id: str, page: int, limit: int) -> tuple[list[App], int]:
@@ -71,6 +71,7 @@ def delete_app(session: Session, app: App) -> None:
         Message,
         Conversation,
         UploadFile,
+        HumanInputForm,
         WorkflowRun,
         EndUser,
         ApiKey,
