@@ -8,7 +8,7 @@ webhook's signature is missing, stale or forged (401, see ``tideflow.platform.we
 declared parameter is missing or of the wrong type (400 naming it).
 
 Responses. By default (Dify's behaviour, ``response_mode`` absent or ``async``) the node's
-``status_code`` (default 200) and ``response_body`` (JSON as is, other text as
+``status_code`` (202 when it sets none) and ``response_body`` (JSON as is, other text as
 ``{"message": text}``) are answered as soon as the run has started. ``data.response_mode:
 "sync"`` (a Tideflow extension) waits for the run and answers the blocking run body
 (``{task_id, workflow_run_id, data: {status, outputs, ...}}``) with the node's status code.
@@ -98,8 +98,10 @@ async def _answer(
     headers = {"X-Tideflow-Run-Id": row.id}
     if duplicate:
         headers["X-Tideflow-Duplicate"] = "true"
-    status = int(node.data.get("status_code") or 200)
-    if node.data.get("response_mode") == "sync":
+    sync = node.data.get("response_mode") == "sync"
+    # The node's status code; without one, 200 with the finished run, 202 Accepted at once.
+    status = int(node.data.get("status_code") or (200 if sync else 202))
+    if sync:
         ended = run_response(await runs.wait(row), secrets)
         return JSONResponse(ended.model_dump(), status_code=status, headers=headers)
     return JSONResponse(_configured_body(node), status_code=status, headers=headers)
