@@ -16,6 +16,7 @@ from tideflow.platform.api.deps import (
     TemporalClientDep,
 )
 from tideflow.platform.api.errors import invalid_param, not_found
+from tideflow.platform.api.streaming import event_stream
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import runs as run_crud
@@ -150,9 +151,6 @@ async def run_events(
             conversation_id=message.conversation_id,
         )
     )
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(
-        runs.stream(run, translator, after, continue_on_pause=continue_on_pause),
-        media_type="text/event-stream",
-        headers=headers,
+    return event_stream(
+        runs.stream(run, translator, after, continue_on_pause=continue_on_pause), session
     )

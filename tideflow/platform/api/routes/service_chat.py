@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from tideflow.platform.api.chat_schemas import (
@@ -25,7 +25,7 @@ from tideflow.platform.api.deps import (
     TemporalClientDep,
 )
 from tideflow.platform.api.errors import ApiError, invalid_param, not_found
-from tideflow.platform.api.routes.service_workflows import SSE_HEADERS
+from tideflow.platform.api.streaming import event_stream
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import feedback as feedback_crud
@@ -120,7 +120,7 @@ async def chat_message(
             conversation_id=conversation.id,
         )
         stream = runs.stream(row, translator)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        return event_stream(stream, session)
     ended = await runs.wait(row)
     answered = _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
     return answered.model_copy(update={"mode": app.mode})

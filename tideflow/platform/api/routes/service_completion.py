@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from tideflow.platform.api.chat_schemas import UserBody
@@ -20,7 +20,7 @@ from tideflow.platform.api.deps import (
     TemporalClientDep,
 )
 from tideflow.platform.api.errors import ApiError, not_found
-from tideflow.platform.api.routes.service_workflows import SSE_HEADERS
+from tideflow.platform.api.streaming import event_stream
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import runs as run_crud
@@ -128,7 +128,7 @@ async def completion_message(
             conversation_id=conversation.id,
         )
         stream = runs.stream(row, translator)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        return event_stream(stream, session)
     ended = await runs.wait(row)
     return _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
 

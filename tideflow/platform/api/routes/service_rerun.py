@@ -74,4 +74,4 @@ async def rerun(
         pins=pins,
     )
     secrets = secret_values(variables, settings.secret_key)
-    return await respond(runs, start, secrets, body.response_mode)
+    return await respond(runs, start, secrets, body.response_mode, session)

@@ -7,7 +7,8 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from tideflow.platform.api.deps import (
     CurrentApp,
@@ -26,6 +27,7 @@ from tideflow.platform.api.schemas import (
     page_of,
     parse_time,
 )
+from tideflow.platform.api.streaming import event_stream
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.db.models import App, AppVersion
@@ -39,7 +41,6 @@ from tideflow.platform.uploads import resolve_files, resolve_inputs
 from tideflow.workflows.graph.plan import ExecutionPlan
 
 router = APIRouter(prefix="/v1", tags=["service: workflows"])
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _workflow_app(app: CurrentApp) -> App:
@@ -77,11 +78,15 @@ async def _run_version(
         files=resolve_files(session, app, body.files, "files"),
     )
     secrets = secret_values(variables, settings.secret_key)
-    return await respond(runs, start, secrets, body.response_mode)
+    return await respond(runs, start, secrets, body.response_mode, session)
 
 
 async def respond(
-    runs: RunServiceDep, start: RunStart, secrets: tuple[str, ...], mode: str
+    runs: RunServiceDep,
+    start: RunStart,
+    secrets: tuple[str, ...],
+    mode: str,
+    session: Session,
 ) -> Response | WorkflowRunResponse:
     """Start the run and answer as ``mode`` asks: blocking, streaming (SSE) or async (202)."""
     row, _created = await runs.start(start)
@@ -91,7 +96,7 @@ async def respond(
         plan = start.run_input.plan
         translator = DifyEventTranslator(row.id, start.run_input.workflow_id, plan, secrets)
         stream = runs.stream(row, translator)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        return event_stream(stream, session)
     # A run that pauses on a human-input form answers at once, status ``paused``.
     nodes = start.run_input.plan.nodes.values()
     if any(node.type == "human-input" for node in nodes):
