@@ -215,3 +215,31 @@ def test_timeout_event_as_dify_sends_it() -> None:
         "workflow_run_id": "run-1",
         "data": {"node_id": "human", "node_title": "Review", "expiration_time": 1700000000},
     }
+
+
+async def test_paused_runs_hold_no_long_poll_and_are_followed_again(api: Api) -> None:
+    """Temporal allows ~1,200 long polls per namespace: a paused run must not keep one."""
+    key = await api.app_key(await import_text(api, _dsl()))
+    body = {"inputs": {"topic": "t"}, "user": "dora", "response_mode": "streaming"}
+    tokens: dict[str, str] = {}
+    for _ in range(3):
+        payloads = _payloads(
+            (await api.http.post("/v1/workflows/run", json=body, headers=key)).text
+        )
+        tokens[payloads[-1]["workflow_run_id"]] = payloads[-2]["data"]["form_token"]
+    runs = api.asgi.state.runs
+    for run_id in tokens:
+        await _run_status(api, key, run_id, "paused")
+        assert run_id in runs._watchers  # pyright: ignore[reportPrivateUsage]  # still followed
+    for _ in range(100):  # the status poll (1 s) releases the long polls
+        if runs.long_polls == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert runs.long_polls == 0
+    answer = {"inputs": {"comment": "ok", "level": "low"}, "action": "approve", "user": "dora"}
+    for token in tokens.values():
+        submitted = await api.http.post(f"/v1/form/human_input/{token}", json=answer, headers=key)
+        assert submitted.status_code == 200, submitted.text
+    for run_id in tokens:  # followed again, to the end, and projected
+        done = await _run_status(api, key, run_id, "succeeded")
+        assert done["outputs"] == {"comment": "ok"}

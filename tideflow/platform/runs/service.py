@@ -16,6 +16,7 @@ from sqlmodel import Session, SQLModel
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -53,6 +54,10 @@ _FOLLOW_RETRY_FIRST_S = 0.5
 _FOLLOW_RETRY_MAX_S = 30.0
 # How often a blocking request looks whether its run has paused on a form.
 _PAUSE_POLL_S = 0.25
+# How often the followers' statuses are read (one query for all of them).
+_STATUS_POLL_S = 1.0
+# How often a paused run's workflow is looked at (it may have been ended from outside).
+_PAUSED_CHECK_S = 300.0
 
 
 def workflow_id_of(app_id: str, run_id: str) -> str:
@@ -65,6 +70,10 @@ def run_id_for(app_id: str, idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{app_id}\0{idempotency_key}"))
+
+
+class _Paused(Exception):
+    """The run paused while its end was awaited."""
 
 
 @dataclass
@@ -86,6 +95,16 @@ class RunService:
     _watchers: dict[str, asyncio.Task[None]] = field(
         default_factory=dict[str, "asyncio.Task[None]"]
     )
+    # Followers waiting for their run's status to become (or leave) "paused": run id ->
+    # (whether they wait for paused, the future to resolve). See ``_status_change``.
+    _status_waiters: dict[str, tuple[bool, asyncio.Future[None]]] = field(
+        default_factory=dict[str, "tuple[bool, asyncio.Future[None]]"]
+    )
+    _status_poller: asyncio.Task[None] | None = None
+    # Runs stopped (or found closed) while paused: their end is awaited without the pause check.
+    _closing: set[str] = field(default_factory=set[str])
+    # Runs whose end is being awaited with a long poll on Temporal right now.
+    long_polls: int = 0
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a crud function with a session of its own, off the event loop."""
@@ -135,17 +154,32 @@ class RunService:
         if task is None:
             task = asyncio.create_task(self._follow(row.id, row.temporal_workflow_id))
             self._watchers[row.id] = task
-            task.add_done_callback(lambda _t: self._watchers.pop(row.id, None))
+            task.add_done_callback(lambda _t: self._forget(row.id))
         return task
+
+    def _forget(self, run_id: str) -> None:
+        self._watchers.pop(run_id, None)
+        self._closing.discard(run_id)
 
     async def _follow(self, run_id: str, workflow_id: str) -> None:
         """Wait for the result and project it; transient RPC errors are retried (with a
-        bounded backoff) until a result, a failure or NOT_FOUND, never left running."""
+        bounded backoff) until a result, a failure or NOT_FOUND, never left running.
+
+        The wait is a long poll on Temporal, which allows about 1,200 at once per namespace:
+        while the run is paused on a human-input form (for days, maybe), it holds none; the
+        status is watched instead, with one query a second for all such runs.
+        """
         delay = _FOLLOW_RETRY_FIRST_S
         while True:
             handle = self._client().get_workflow_handle(workflow_id, result_type=GraphRunResult)
+            await self._while_paused(run_id, handle)
             try:
-                result = await handle.result()
+                if run_id in self._closing:
+                    result = await handle.result()
+                else:
+                    result = await self._result_unless_paused(run_id, handle)
+            except _Paused:
+                continue
             except WorkflowFailureError as err:
                 stopped = isinstance(err.cause, CancelledError | TerminatedError)
                 message = str(err.cause or err)
@@ -162,6 +196,77 @@ class RunService:
                 continue
             await self.db(crud.project_result, run_id, result)
             return
+
+    async def _while_paused(self, run_id: str, handle: Any) -> None:
+        """Return once the run is not paused (at once if it is not), or its workflow closed
+        (stopped from the Temporal UI, say: looked at every ``_PAUSED_CHECK_S``)."""
+        while run_id not in self._closing:
+            try:
+                await asyncio.wait_for(
+                    self._status_change(run_id, paused=False), timeout=_PAUSED_CHECK_S
+                )
+                return
+            except TimeoutError:
+                with contextlib.suppress(RPCError):
+                    description = await handle.describe()
+                    if description.status != WorkflowExecutionStatus.RUNNING:
+                        self._closing.add(run_id)
+
+    def _wake(self, run_id: str) -> None:
+        """The run is being stopped: its follower awaits the end now, paused or not."""
+        if run_id in self._watchers:
+            self._closing.add(run_id)
+        waiter = self._status_waiters.get(run_id)
+        if waiter is not None and not waiter[1].done():
+            waiter[1].set_result(None)
+
+    async def _result_unless_paused(self, run_id: str, handle: Any) -> GraphRunResult:
+        """The run's result; ``_Paused`` (the long poll released) when it pauses first."""
+        self.long_polls += 1
+        result = asyncio.ensure_future(handle.result())
+        paused = asyncio.ensure_future(self._status_change(run_id, paused=True))
+        try:
+            await asyncio.wait({result, paused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.long_polls -= 1
+            for task in (result, paused):
+                if not task.done():
+                    task.cancel()
+        if result.done():
+            return result.result()
+        raise _Paused
+
+    async def _status_change(self, run_id: str, *, paused: bool) -> None:
+        """Until the run's stored status is "paused" (``paused``) or anything else."""
+        status = await self.db(crud.run_status, run_id)
+        if (status == "paused") == paused:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._status_waiters[run_id] = (paused, future)
+        if self._status_poller is None or self._status_poller.done():
+            self._status_poller = asyncio.create_task(self._poll_statuses())
+        try:
+            await future
+        finally:
+            if self._status_waiters.get(run_id, (False, None))[1] is future:
+                del self._status_waiters[run_id]
+
+    async def _poll_statuses(self) -> None:
+        """Read the waiting followers' statuses together, once a second, while there are any."""
+        while self._status_waiters:
+            await asyncio.sleep(_STATUS_POLL_S)
+            wanted = dict(self._status_waiters)
+            try:
+                statuses = await self.db(crud.run_statuses, list(wanted))
+            except Exception as err:  # the database restarting: try again next time
+                log.warning("cannot read run statuses: %s", err)
+                continue
+            for run_id, (paused, future) in wanted.items():
+                status = statuses.get(run_id)
+                # A run whose row is gone (its app deleted) is not paused: its end is awaited.
+                changed = (status == "paused") == paused if status is not None else not paused
+                if changed and not future.done():
+                    future.set_result(None)
 
     async def wait_or_pause(self, row: WorkflowRun) -> WorkflowRun:
         """The run's record as soon as it waits on a human-input form, else once it ended."""
@@ -183,6 +288,7 @@ class RunService:
         """Cancel the run's workflow (it ends ``stopped``); a finished run is left alone."""
         with contextlib.suppress(RPCError):
             await self._client().get_workflow_handle(row.temporal_workflow_id).cancel()
+        self._wake(row.id)  # a paused run's follower long-polls again, for the stopped end
 
     async def reconcile(self) -> int:
         """Follow every run still marked running (after a restart); returns how many.

@@ -212,3 +212,19 @@ def delete_stale_chunks(session: Session, max_age: timedelta = timedelta(days=1)
     result = session.exec(delete(StreamChunk).where(col(StreamChunk.created_at) < cutoff))
     session.commit()
     return result.rowcount
+
+
+def run_status(session: Session, run_id: str) -> str | None:
+    """A run's stored status (None: no such run)."""
+    run = session.get(WorkflowRun, run_id)
+    return run.status if run is not None else None
+
+
+def run_statuses(session: Session, run_ids: Sequence[str]) -> dict[str, str]:
+    """The stored statuses of these runs (missing ones left out), in chunks of 500 ids."""
+    statuses: dict[str, str] = {}
+    for at in range(0, len(run_ids), 500):
+        chunk = list(run_ids[at : at + 500])
+        query = select(WorkflowRun.id, WorkflowRun.status).where(col(WorkflowRun.id).in_(chunk))
+        statuses.update(dict(session.exec(query).all()))
+    return statuses
