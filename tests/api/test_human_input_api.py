@@ -32,7 +32,7 @@ FORM: dict[str, Any] = {
 }
 
 
-def _dsl() -> str:
+def _dsl(form: dict[str, Any] = FORM) -> str:
     def end(node_id: str, name: str, selector: list[str]) -> dict[str, Any]:
         outputs = [{"variable": name, "value_selector": selector, "value_type": "string"}]
         return {"id": node_id, "data": {"type": "end", "title": node_id, "outputs": outputs}}
@@ -40,7 +40,7 @@ def _dsl() -> str:
     topic = {"variable": "topic", "label": "topic", "type": "text-input", "required": True}
     nodes = [
         {"id": "start", "data": {"type": "start", "title": "Start", "variables": [topic]}},
-        {"id": "human", "data": {"type": "human-input", "title": "Review", **FORM}},
+        {"id": "human", "data": {"type": "human-input", "title": "Review", **form}},
         end("ok", "comment", ["human", "comment"]),
         end("no", "action", ["human", "__action_id"]),
     ]
@@ -243,3 +243,64 @@ async def test_paused_runs_hold_no_long_poll_and_are_followed_again(api: Api) ->
     for run_id in tokens:  # followed again, to the end, and projected
         done = await _run_status(api, key, run_id, "succeeded")
         assert done["outputs"] == {"comment": "ok"}
+
+
+async def test_file_inputs_are_resolved_and_checked(api: Api) -> None:
+    attachment = {
+        "type": "file",
+        "output_variable_name": "doc",
+        "allowed_file_types": ["document"],
+        "allowed_file_upload_methods": ["local_file"],
+    }
+    form = {**FORM, "inputs": [FORM["inputs"][0], attachment], "form_content": "Attach it."}
+    key = await api.app_key(await import_text(api, _dsl(form)))
+    body = {"inputs": {"topic": "t"}, "user": "erin", "response_mode": "streaming"}
+    payloads = _payloads((await api.http.post("/v1/workflows/run", json=body, headers=key)).text)
+    token = payloads[-2]["data"]["form_token"]
+    url = f"/v1/form/human_input/{token}"
+
+    async def upload(name: str, content: bytes, mime: str) -> dict[str, str]:
+        uploaded = await api.http.post(
+            "/v1/files/upload",
+            files={"file": (name, content, mime)},
+            data={"user": "erin"},
+            headers=key,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        return {"transfer_method": "local_file", "upload_file_id": uploaded.json()["id"]}
+
+    picture = await upload("cat.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    refused = await api.http.post(
+        url,
+        json={"inputs": {"comment": "c", "doc": picture}, "action": "approve", "user": "erin"},
+        headers=key,
+    )
+    assert refused.status_code == 400, refused.text
+    assert "inputs.doc" in refused.json()["message"] and "image" in refused.json()["message"]
+    remote = {
+        "transfer_method": "remote_url",
+        "url": "https://example.com/r.pdf",
+        "type": "document",
+    }
+    refused = await api.http.post(
+        url,
+        json={"inputs": {"comment": "c", "doc": remote}, "action": "approve", "user": "erin"},
+        headers=key,
+    )
+    assert refused.status_code == 400 and "remote_url" in refused.json()["message"]
+    unknown = {"transfer_method": "local_file", "upload_file_id": "no-such-upload"}
+    refused = await api.http.post(
+        url,
+        json={"inputs": {"comment": "c", "doc": unknown}, "action": "approve", "user": "erin"},
+        headers=key,
+    )
+    assert refused.status_code == 400 and "inputs.doc" in refused.json()["message"]
+    report = await upload("report.txt", b"all good", "text/plain")
+    accepted = await api.http.post(
+        url,
+        json={"inputs": {"comment": "c", "doc": report}, "action": "approve", "user": "erin"},
+        headers=key,
+    )
+    assert accepted.status_code == 200, accepted.text
+    done = await _run_status(api, key, payloads[-1]["workflow_run_id"], "succeeded")
+    assert done["outputs"] == {"comment": "c"}

@@ -18,10 +18,14 @@ from temporalio.service import RPCError
 
 from tideflow.platform.api.errors import ApiError
 from tideflow.platform.db.crud import forms
+from tideflow.platform.db.models import App
 from tideflow.platform.db.trigger_models import HumanInputForm
 from tideflow.platform.runs.views import unix
+from tideflow.platform.uploads import resolve_files
 from tideflow.workflows.engine.models import SUBMIT_HUMAN_INPUT, HumanInputSubmission
-from tideflow.workflows.nodes._human_form import check_submission
+from tideflow.workflows.nodes._common import as_dict, as_list
+from tideflow.workflows.nodes._human_form import check_files, check_submission
+from tideflow.workflows.nodes.spec import ConfigProblems
 
 
 def definition(form: HumanInputForm) -> dict[str, Any]:
@@ -53,6 +57,30 @@ def public(form: HumanInputForm) -> dict[str, Any]:
     }
 
 
+def _with_files(
+    session: Session, form: HumanInputForm, inputs: dict[str, Any]
+) -> tuple[dict[str, Any], ConfigProblems]:
+    """The submission with its file inputs made file objects (an upload named by
+    ``upload_file_id`` becomes the app's stored file), and their problems (type, extension,
+    upload method)."""
+    app = session.get(App, form.app_id)
+    resolved, problems = dict(inputs), ConfigProblems()
+    for item in (as_dict(i) for i in as_list(form.definition.get("inputs"))):
+        name, kind = str(item.get("output_variable_name") or ""), item.get("type")
+        if kind not in ("file", "file-list") or name not in inputs or app is None:
+            continue
+        field = f"inputs.{name}"
+        given = inputs[name] if kind == "file-list" else [inputs[name]]
+        try:
+            files = resolve_files(session, app, list(given), field)
+        except ApiError as err:
+            problems.append((field, err.message))
+            continue
+        problems += check_files(item, field, files)
+        resolved[name] = files if kind == "file-list" else files[0]
+    return resolved, problems
+
+
 def closed_error(form: HumanInputForm) -> ApiError | None:
     """412 for a form that takes no submission any more (None while it waits)."""
     if form.status == "submitted":
@@ -74,6 +102,8 @@ async def submit(
     if error is not None:
         raise error
     problems = check_submission(form.definition, action, inputs)
+    if not problems:
+        inputs, problems = await run_in_threadpool(_with_files, session, form, inputs)
     if problems:
         text = "; ".join(f"{field}: {message}" for field, message in problems)
         raise ApiError(400, "invalid_form_data", text)

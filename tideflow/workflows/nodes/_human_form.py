@@ -191,3 +191,31 @@ def check_submission(
             elif limit and len(value) > limit:  # pyright: ignore[reportUnknownArgumentType]
                 problems.append((field, f"at most {limit} files"))
     return problems
+
+
+def _extension(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    return text if not text or text.startswith(".") else f".{text}"
+
+
+def check_files(item: dict[str, Any], field: str, files: list[dict[str, Any]]) -> ConfigProblems:
+    """Problems of submitted file objects against a file / file-list input: upload method,
+    file type, and with the ``custom`` type the extension."""
+    problems: ConfigProblems = []
+    methods = [str(m) for m in as_list(item.get("allowed_file_upload_methods"))]
+    types = [str(t) for t in as_list(item.get("allowed_file_types"))]
+    extensions = [_extension(e) for e in as_list(item.get("allowed_file_extensions"))]
+    for index, file in enumerate(files):
+        where = f"{field}[{index}]" if item.get("type") == "file-list" else field
+        method = str(file.get("transfer_method") or "")
+        if methods and method not in methods:
+            problems.append((where, f"upload method {method!r} is not allowed ({methods})"))
+        kind, extension = str(file.get("type") or ""), _extension(file.get("extension"))
+        if not types or kind in types:
+            continue
+        if "custom" in types and extension in extensions:
+            continue
+        allowed = [t for t in types if t != "custom"] + (extensions if "custom" in types else [])
+        problems.append((where, f"a {kind or 'file'} ({extension or 'no extension'}) is not "
+                                f"allowed; allowed: {allowed}"))  # fmt: skip
+    return problems
