@@ -24,12 +24,10 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,79 +36,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import Stack, app_key, start_stack, stop_stack  # noqa: E402
 from tests.fakes.openai_server import FakeLLMServer, Reply, start_fake_llm_server  # noqa: E402
-from tests.helpers import free_port, processes_with_data_dir  # noqa: E402
+from tests.helpers import processes_with_data_dir  # noqa: E402
 
 APP = ROOT / "bench" / "apps" / "chat_llm.yml"
-TIDEFLOW = str(Path(sys.executable).parent / "tideflow")
 ANSWER = " ".join(f"token{i:03d}" for i in range(120))  # 1079 characters
-
-
-@dataclass
-class Stack:
-    """A running ``tideflow up`` and what it needs."""
-
-    proc: subprocess.Popen[str]
-    env: dict[str, str]
-    api: str
-    data_dir: Path
-    log: list[str] = field(default_factory=list[str])
-
-
-def start_stack(fake: FakeLLMServer, work: Path) -> Stack:
-    """``tideflow up`` on free ports with the fake server as the model gateway."""
-    ports = {n: free_port() for n in ("api", "console", "temporal", "temporal_ui")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEFLOW_")}
-    env.update({f"TIDEFLOW_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    data_dir = (work / "data").resolve()
-    env.update(TIDEFLOW_DATA_DIR=str(data_dir), TIDEFLOW_MODEL_GATEWAY_URL=fake.base_url)
-    proc = subprocess.Popen(
-        [TIDEFLOW, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    stack = Stack(proc, env, f"http://127.0.0.1:{ports['api']}", data_dir)
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            stack.log.append(line.rstrip())
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{stack.api}/health", timeout=2).status_code == 200:
-                return stack
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    raise RuntimeError("tideflow up did not become healthy:\n" + "\n".join(stack.log[-30:]))
-
-
-def stop_stack(stack: Stack) -> None:
-    """Stop ``up`` and whatever it left behind."""
-    if stack.proc.poll() is None:
-        stack.proc.send_signal(signal.SIGTERM)
-        try:
-            stack.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            stack.proc.kill()
-    for pid in processes_with_data_dir(stack.data_dir):
-        os.kill(pid, signal.SIGKILL)
-
-
-def app_key(stack: Stack) -> str:
-    """Import and publish the bench app; its new API key."""
-    done = subprocess.run(
-        [TIDEFLOW, "app", "import", str(APP), "--publish", "--key"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return str(json.loads(done.stdout)["api_key"])
 
 
 def stream_chat(api: str, key: str, query: str, on_message: Any = None) -> list[tuple[float, str]]:
@@ -223,9 +154,9 @@ def main() -> None:
     args = parser.parse_args()
     fake = start_fake_llm_server()
     with tempfile.TemporaryDirectory(prefix="tideflow-bench-") as work:
-        stack = start_stack(fake, Path(work))
+        stack = start_stack(Path(work), {"TIDEFLOW_MODEL_GATEWAY_URL": fake.base_url})
         try:
-            key = app_key(stack)
+            key = app_key(stack, APP)
             stream_chat(stack.api, key, "warm up")
             report: dict[str, Any] = {
                 "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
