@@ -116,7 +116,6 @@ def _published(session: SessionDep, webhook_id: str) -> tuple[WebhookTrigger, Ap
     return row, app, version
 
 
-@router.api_route("/triggers/webhook/{webhook_id}", methods=METHODS, response_model=None)
 async def receive_webhook(
     webhook_id: str,
     request: Request,
@@ -173,6 +172,17 @@ async def receive_webhook(
     if delivery_id is not None and created:
         webhooks.record_delivery(session, row, delivery_id, run.id)
     return await _answer(runs, run, node, secrets, duplicate=not created)
+
+
+# One route per method, so that each has its own OpenAPI operation id.
+for _method in METHODS:
+    router.add_api_route(
+        "/triggers/webhook/{webhook_id}",
+        receive_webhook,
+        methods=[_method],
+        response_model=None,
+        name=f"receive_webhook_{_method.lower()}",
+    )
 
 
 def _app_webhook(session: SessionDep, app: App) -> WebhookTrigger:
