@@ -14,6 +14,8 @@ from sqlmodel import Session, col, func, select
 from tests.api.conftest import Api
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.platform.db.session import get_engine
+from tideflow.platform.db.trigger_models import WebhookTrigger
+from tideflow.platform.security import encrypt_secret
 from tideflow.platform.webhooks import sign
 
 
@@ -192,6 +194,15 @@ async def test_signed_webhook_refuses_forged_and_stale_requests(api: Api) -> Non
     good = await send(now, sign(secret, now, raw))
     assert good.status_code == 200, good.text
     assert good.json()["data"]["outputs"]["name"] == "Ada"
+
+    # A secret stored under another TIDEFLOW_SECRET_KEY: refused plainly, never a 500.
+    with Session(get_engine(api.settings.db_url)) as session:
+        row = session.exec(select(WebhookTrigger).where(WebhookTrigger.app_id == app_id)).one()
+        row.encrypted_secret = encrypt_secret(secret, "an-older-key")
+        session.add(row)
+        session.commit()
+    unreadable = await send(now, sign(secret, now, raw))
+    assert unreadable.status_code == 401 and "set a new one" in unreadable.json()["message"]
 
     cleared = await api.http.delete(
         f"/console/api/apps/{app_id}/triggers/webhook/secret", headers=api.console
