@@ -146,8 +146,10 @@ async def test_run_survives_its_worker_dying_mid_activity(
     assert result.status == "succeeded", result.error
     assert result.outputs == {"r": 1}
     record = next(r for r in result.node_runs if r.node_id == "code")
-    # Temporal's second attempt (on worker B) is the one that succeeded.
-    assert (record.status, record.attempts) == ("succeeded", 2)
+    # A later attempt (on worker B) is the one that succeeded: the second, unless a loaded
+    # machine made an attempt on worker B miss the 1 s heartbeat window too (seen once in CI).
+    assert record.status == "succeeded"
+    assert 2 <= record.attempts < context.INFRA_MAX_ATTEMPTS
     scheduled = next(
         e.activity_task_scheduled_event_attributes
         for e in history.events
