@@ -25,14 +25,13 @@ from tideflow.platform.api.deps import (
     TemporalClientDep,
 )
 from tideflow.platform.api.errors import ApiError, invalid_param, not_found
-from tideflow.platform.api.streaming import event_stream
+from tideflow.platform.api.turns import start_turn, stream_turn
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import feedback as feedback_crud
 from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.db.models import App, Conversation, Message, WorkflowRun
 from tideflow.platform.drafts import check_inputs, runnable_plan, secret_values
-from tideflow.platform.runs.chat_sse import turn_translator
 from tideflow.platform.runs.launch import ChatTurn, history_of, history_turns, new_run
 from tideflow.platform.uploads import resolve_files, resolve_inputs
 from tideflow.workflows.graph.plan import CHAT_MODES, ExecutionPlan
@@ -95,32 +94,22 @@ async def chat_message(
     start = new_run(
         app, plan, version, inputs, user=body.user, end_user_id=user.id, files=files, chat=turn
     )
-    message = Message(
-        tenant_id=app.tenant_id,
-        app_id=app.id,
-        conversation_id=conversation.id,
-        workflow_run_id=start.row.id,
-        end_user_id=user.id,
-        query=body.query,
-        inputs=inputs,
-        files=files,
+    row, message_id = await start_turn(
+        runs, start, app, conversation.id, user.id, body.query, inputs, files
     )
-    message_id = message.id  # the row is committed (and expired) in another session
-    start.companions.append(message)
-    row, _created = await runs.start(start)
     secrets = secret_values(variables, settings.secret_key)
     if body.response_mode == "streaming":
-        translator = turn_translator(
-            app.mode,
-            row.id,
+        return stream_turn(
+            runs,
+            session,
+            row,
+            app,
             version.id,
             plan,
             secrets,
             message_id=message_id,
             conversation_id=conversation.id,
         )
-        stream = runs.stream(row, translator)
-        return event_stream(stream, session)
     ended = await runs.wait(row)
     answered = _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
     return answered.model_copy(update={"mode": app.mode})

@@ -20,13 +20,13 @@ from tideflow.platform.api.deps import (
     TemporalClientDep,
 )
 from tideflow.platform.api.errors import ApiError, not_found
-from tideflow.platform.api.streaming import event_stream
+from tideflow.platform.api.turns import start_turn, stream_turn
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.db.models import App, Message, WorkflowRun
 from tideflow.platform.drafts import check_inputs, runnable_plan, secret_values, start_variables
-from tideflow.platform.runs.chat_sse import turn_translator, usage
+from tideflow.platform.runs.chat_sse import usage
 from tideflow.platform.runs.launch import new_run
 from tideflow.platform.runs.views import unix
 from tideflow.platform.uploads import resolve_files, resolve_inputs
@@ -103,32 +103,22 @@ async def completion_message(
     files = resolve_files(session, app, body.files or [], "files")
     conversation = conv_crud.open_turn(session, app, user, None, inputs, "")
     start = new_run(app, plan, version, inputs, user=body.user, end_user_id=user.id, files=files)
-    message = Message(
-        tenant_id=app.tenant_id,
-        app_id=app.id,
-        conversation_id=conversation.id,
-        workflow_run_id=start.row.id,
-        end_user_id=user.id,
-        query=body.query,
-        inputs=inputs,
-        files=files,
+    row, message_id = await start_turn(
+        runs, start, app, conversation.id, user.id, body.query, inputs, files
     )
-    message_id = message.id  # the row is committed (and expired) in another session
-    start.companions.append(message)
-    row, _created = await runs.start(start)
     if body.response_mode == "streaming":
         secrets = secret_values(variables, settings.secret_key)
-        translator = turn_translator(
-            app.mode,
-            row.id,
+        return stream_turn(
+            runs,
+            session,
+            row,
+            app,
             version.id,
             plan,
             secrets,
             message_id=message_id,
             conversation_id=conversation.id,
         )
-        stream = runs.stream(row, translator)
-        return event_stream(stream, session)
     ended = await runs.wait(row)
     return _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
 
