@@ -100,17 +100,17 @@ def mismatch(case: dict[str, Any], expected: dict[str, Any], result: GraphRunRes
     return None
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            c, id=c["id"], marks=pytest.mark.xfail(reason=KNOWN_GAPS[c["id"]], strict=True)
-        )
-        if c["id"] in KNOWN_GAPS
+def case_params(cases: list[dict[str, Any]], gaps: dict[str, str]) -> list[Any]:
+    """One pytest param per case, id'd by the case; a known gap is a strict xfail."""
+    return [
+        pytest.param(c, id=c["id"], marks=pytest.mark.xfail(reason=gaps[c["id"]], strict=True))
+        if c["id"] in gaps
         else pytest.param(c, id=c["id"])
-        for c in CASES
-    ],
-)
+        for c in cases
+    ]
+
+
+@pytest.mark.parametrize("case", case_params(CASES, KNOWN_GAPS))
 async def test_dify_fixture_case(
     case: dict[str, Any], temporal_env: WorkflowEnvironment, conformance_queue: str
 ) -> None:

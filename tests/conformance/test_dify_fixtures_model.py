@@ -20,7 +20,14 @@ import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conformance.conftest import record
-from tests.conformance.test_dify_fixtures import CASES, FIXTURES, GRAPH_PATCHES, expand, mismatch
+from tests.conformance.test_dify_fixtures import (
+    CASES,
+    FIXTURES,
+    GRAPH_PATCHES,
+    case_params,
+    expand,
+    mismatch,
+)
 from tests.fakes.openai_server import Failure, FakeLLMServer, Reply, error_body
 from tideflow.local_run import check_app, execute_graph
 from tideflow.platform.settings import get_settings
@@ -197,17 +204,7 @@ def model_path_problem(
     return None
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            c, id=c["id"], marks=pytest.mark.xfail(reason=KNOWN_GAPS[c["id"]], strict=True)
-        )
-        if c["id"] in KNOWN_GAPS
-        else pytest.param(c, id=c["id"])
-        for c in MODEL_CASES
-    ],
-)
+@pytest.mark.parametrize("case", case_params(MODEL_CASES, KNOWN_GAPS))
 async def test_dify_fixture_case_through_model(
     case: dict[str, Any],
     temporal_env: WorkflowEnvironment,
