@@ -8,7 +8,9 @@ from typing import Any
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 
+from tideflow.platform.api.errors import not_found
 from tideflow.platform.api.streaming import event_stream
+from tideflow.platform.db.crud import runs as run_crud
 from tideflow.platform.db.models import App, Message, WorkflowRun
 from tideflow.platform.runs.chat_sse import turn_translator
 from tideflow.platform.runs.service import RunService, RunStart
@@ -65,3 +67,14 @@ def stream_turn(
         conversation_id=conversation_id,
     )
     return event_stream(runs.stream(row, translator), session)
+
+
+async def stop_task(session: Session, runs: RunService, app: App, task_id: str, user: str) -> None:
+    """Stop the user's run ``task_id``; another user's task is ignored, as Dify ignores it
+    (404 for an unknown task)."""
+    run = run_crud.get_run(session, app, task_id)
+    if run is None:
+        raise not_found("task")
+    end_user = run_crud.end_user(session, app, user or run_crud.DEFAULT_USER)
+    if run.end_user_id == end_user.id:
+        await runs.stop(run)

@@ -20,7 +20,7 @@ from tideflow.platform.api.deps import (
     TemporalClientDep,
 )
 from tideflow.platform.api.errors import ApiError, not_found
-from tideflow.platform.api.turns import start_turn, stream_turn
+from tideflow.platform.api.turns import start_turn, stop_task, stream_turn
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.db.crud import conversations as conv_crud
 from tideflow.platform.db.crud import runs as run_crud
@@ -148,10 +148,5 @@ async def stop_completion(
     _client: TemporalClientDep,
 ) -> dict[str, Any]:
     """Stop a generation's run; another user's task is ignored, as Dify ignores it."""
-    run = run_crud.get_run(session, app, task_id)
-    if run is None:
-        raise not_found("task")
-    user = run_crud.end_user(session, app, body.user or run_crud.DEFAULT_USER)
-    if run.end_user_id == user.id:
-        await runs.stop(run)
+    await stop_task(session, runs, app, task_id, body.user)
     return {"result": "success"}
