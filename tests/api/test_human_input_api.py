@@ -10,26 +10,12 @@ import yaml
 
 from tests.api.conftest import Api, sse_events
 from tests.api.test_chat import import_text
+from tests.runtime.test_human_input import FORM as RUNTIME_FORM
 from tideflow.platform.runs.sse import DifyEventTranslator
 from tideflow.workflows.engine.models import RunEvent
 
-FORM: dict[str, Any] = {
-    "form_content": "Review {{#start.topic#}}.\nComment: {{#$output.comment#}}",
-    "inputs": [
-        {"type": "paragraph", "output_variable_name": "comment"},
-        {
-            "type": "select",
-            "output_variable_name": "level",
-            "option_source": {"type": "constant", "selector": [], "value": ["low", "high"]},
-        },
-    ],
-    "user_actions": [
-        {"id": "approve", "title": "Approve", "button_style": "primary"},
-        {"id": "reject", "title": "Reject", "button_style": "default"},
-    ],
-    "timeout": 1,
-    "timeout_unit": "day",
-}
+# The runtime tests' review form, with a 1-day timeout.
+FORM: dict[str, Any] = {**RUNTIME_FORM, "timeout": 1}
 
 
 def _dsl(form: dict[str, Any] = FORM) -> str:
