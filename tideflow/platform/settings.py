@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     # limit is one hour, so at most 3,595 s.
     llm_timeout_s: float = Field(default=600.0, gt=0, le=3595)
 
+    # Knowledge bases. The vector store: Qdrant local mode in the data dir (opened by the
+    # worker alone: local mode is single-process) unless a server URL is given.
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    # Texts per embedding call; a killed worker resumes at the last finished batch.
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    # Largest file accepted into a dataset (Dify's 15 MB upload limit).
+    dataset_file_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
@@ -170,6 +179,11 @@ class Settings(BaseSettings):
     def temporal_db_path(self) -> Path:
         """The embedded Temporal dev server's SQLite file."""
         return self.data_dir / "temporal.db"
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Qdrant local mode's folder (when no TIDEFLOW_QDRANT_URL is set)."""
+        return self.data_dir / "qdrant"
 
     @property
     def files_dir(self) -> Path:

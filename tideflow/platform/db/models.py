@@ -22,6 +22,13 @@ from tideflow.platform.db.access_models import (
 )
 from tideflow.platform.db.chat_models import Conversation, Message, MessageFeedback, UploadFile
 from tideflow.platform.db.ids import new_id, utcnow
+from tideflow.platform.db.knowledge_models import (
+    ChildChunk,
+    Dataset,
+    DatasetDocument,
+    DatasetMetadataField,
+    DocumentSegment,
+)
 from tideflow.platform.db.model_models import DefaultModel, ProviderCredential, StreamChunk
 from tideflow.platform.db.trigger_models import HumanInputForm, WebhookDelivery, WebhookTrigger
 
@@ -31,8 +38,13 @@ __all__ = [
     "App",
     "AppEnvironmentVariable",
     "AppVersion",
+    "ChildChunk",
     "Conversation",
+    "Dataset",
+    "DatasetDocument",
+    "DatasetMetadataField",
     "DefaultModel",
+    "DocumentSegment",
     "EndUser",
     "HumanInputForm",
     "Message",
