@@ -3,7 +3,10 @@
 litellm talks to it exactly as to OpenAI (``model="openai/<name>"``, ``api_base=<base_url>``), so
 the real client path runs. It serves ``/v1/chat/completions`` (SSE streaming with a final usage
 chunk when ``stream_options.include_usage``, or one JSON answer), ``/v1/embeddings``
-(deterministic vectors from a hash of each text) and ``/v1/models``.
+(deterministic vectors from a hash of each text; with ``embedding_mode = "bow"``, bag-of-words
+vectors whose cosine similarity grows with shared words), ``/v1/rerank`` (the vLLM/Cohere shape
+litellm's ``hosted_vllm/`` rerank route posts; score: the share of the query's words found in
+the document) and ``/v1/models``.
 
 What it answers is scripted per call: ``script`` a ``Reply`` (text, reasoning, tool calls, pacing,
 a stall) or ``fail`` with a status for the next N calls, matched by the ``X-Tideflow-Node`` header
@@ -22,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -29,13 +33,15 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 NODE_HEADER = "x-tideflow-node"
+
+EmbeddingMode = Literal["hash", "bow"]
 
 
 @dataclass
@@ -137,9 +143,15 @@ class FakeLLMServer:
     def __init__(self) -> None:
         self.base_url = ""
         self.embedding_dim = 8
+        # "hash": a vector per exact text; "bow": words hashed into buckets (see _bow_vector).
+        self.embedding_mode: EmbeddingMode = "hash"
+        # Seconds each embeddings call takes (a slow provider, for pause and kill tests).
+        self.embedding_delay_s = 0.0
         self.requests: list[RecordedRequest] = []
         self.calls: Counter[str] = Counter()
         self.embedded_texts = 0
+        self.rerank_calls = 0
+        self.reranked_documents = 0
         self._rules: list[_Rule] = []
         self._lock = threading.Lock()
         self._released = threading.Event()
@@ -185,6 +197,10 @@ class FakeLLMServer:
             self.calls.clear()
             self.embedded_texts = 0
             self.embedding_dim = 8
+            self.embedding_mode = "hash"
+            self.embedding_delay_s = 0.0
+            self.rerank_calls = 0
+            self.reranked_documents = 0
         self._released.set()
         self._released = threading.Event()
 
@@ -254,11 +270,14 @@ class FakeLLMServer:
                 return JSONResponse(answer.body, answer.status, headers=answer.headers)
             texts = body.get("input")
             texts = [texts] if isinstance(texts, str) else list(texts or [])
+            if self.embedding_delay_s:
+                await asyncio.sleep(self.embedding_delay_s)
             dim = int(body.get("dimensions") or self.embedding_dim)
             with self._lock:
                 self.embedded_texts += len(texts)
+            embed = _bow_vector if self.embedding_mode == "bow" else _vector
             data = [
-                {"object": "embedding", "index": i, "embedding": _vector(str(text), dim)}
+                {"object": "embedding", "index": i, "embedding": embed(str(text), dim)}
                 for i, text in enumerate(texts)
             ]
             tokens = sum(_words(str(text)) for text in texts)
@@ -268,6 +287,38 @@ class FakeLLMServer:
                     "data": data,
                     "model": body.get("model"),
                     "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            )
+
+        @app.post("/v1/rerank")
+        async def rerank(request: Request) -> Response:  # pyright: ignore[reportUnusedFunction]
+            body = await request.json()
+            record = self._record(request, body)
+            answer = self._answer_for(request.headers.get(NODE_HEADER), body.get("model"))
+            if isinstance(answer, Failure):
+                record.status = answer.status
+                return JSONResponse(answer.body, answer.status, headers=answer.headers)
+            documents = [_document_text(d) for d in body.get("documents") or []]
+            with self._lock:
+                self.rerank_calls += 1
+                self.reranked_documents += len(documents)
+            query = str(body.get("query") or "")
+            scored = [(i, _overlap(query, doc)) for i, doc in enumerate(documents)]
+            scored.sort(key=lambda pair: -pair[1])  # stable: equal scores keep input order
+            top_n = body.get("top_n")
+            results: list[dict[str, Any]] = [
+                {"index": i, "relevance_score": score} for i, score in scored[:top_n]
+            ]
+            if body.get("return_documents"):
+                for result in results:
+                    result["document"] = {"text": documents[result["index"]]}
+            tokens = _words(query) * len(documents) + sum(_words(doc) for doc in documents)
+            return JSONResponse(
+                {
+                    "id": f"rerank-{uuid.uuid4().hex[:12]}",
+                    "model": body.get("model"),
+                    "results": results,
+                    "usage": {"total_tokens": tokens},
                 }
             )
 
@@ -424,6 +475,36 @@ def _vector(text: str, dim: int) -> list[float]:
     values = values[:dim]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
+
+
+def _word_list(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def _bow_vector(text: str, dim: int) -> list[float]:
+    """Words (lower-cased runs of letters and digits) counted into ``dim`` buckets by their
+    hash, L2-normalised: texts sharing words point the same way. No words: the hash vector."""
+    values = [0.0] * dim
+    for word in _word_list(text):
+        bucket = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big") % dim
+        values[bucket] += 1.0
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values] if norm else _vector(text, dim)
+
+
+def _document_text(document: Any) -> str:
+    """A rerank document: a string, or an object with ``text``."""
+    if isinstance(document, dict):
+        return str(document.get("text", ""))
+    return str(document)
+
+
+def _overlap(query: str, document: str) -> float:
+    """The share of the query's distinct words that the document holds."""
+    query_words = set(_word_list(query))
+    if not query_words:
+        return 0.0
+    return len(query_words & set(_word_list(document))) / len(query_words)
 
 
 def start_fake_llm_server(port: int = 0) -> FakeLLMServer:
