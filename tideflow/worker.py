@@ -19,11 +19,21 @@ log = logging.getLogger("tideflow.worker")
 def registered_workflows() -> Sequence[type]:
     """Workflow classes this worker serves."""
     from tideflow.workflows.check_credentials import CheckModelCredentialsWorkflow
+    from tideflow.workflows.ingestion import DocumentIngestionWorkflow
     from tideflow.workflows.interpreter import GraphWorkflow
+    from tideflow.workflows.knowledge import KnowledgeRetrieveWorkflow, KnowledgeVectorOpWorkflow
     from tideflow.workflows.ping import PingWorkflow
     from tideflow.workflows.scheduled import ScheduledRunWorkflow
 
-    return [GraphWorkflow, PingWorkflow, CheckModelCredentialsWorkflow, ScheduledRunWorkflow]
+    return [
+        GraphWorkflow,
+        PingWorkflow,
+        CheckModelCredentialsWorkflow,
+        ScheduledRunWorkflow,
+        DocumentIngestionWorkflow,
+        KnowledgeRetrieveWorkflow,
+        KnowledgeVectorOpWorkflow,
+    ]
 
 
 def registered_activities() -> Sequence[Any]:
@@ -32,6 +42,14 @@ def registered_activities() -> Sequence[Any]:
     from tideflow.activities.document import extract_document
     from tideflow.activities.http import http_request
     from tideflow.activities.human_input import close_human_input_form, open_human_input_form
+    from tideflow.activities.knowledge.ingest import (
+        index_dataset_document,
+        parse_dataset_document,
+        set_dataset_document_status,
+        split_dataset_document,
+    )
+    from tideflow.activities.knowledge.retrieve import knowledge_retrieve
+    from tideflow.activities.knowledge.vector_ops import knowledge_vector_op
     from tideflow.activities.llm.activity import check_model_credentials, llm_invoke
     from tideflow.activities.ping import ping
     from tideflow.activities.scheduled import finish_scheduled_run, open_scheduled_run
@@ -47,6 +65,12 @@ def registered_activities() -> Sequence[Any]:
         close_human_input_form,
         open_scheduled_run,
         finish_scheduled_run,
+        parse_dataset_document,
+        split_dataset_document,
+        index_dataset_document,
+        set_dataset_document_status,
+        knowledge_retrieve,
+        knowledge_vector_op,
     ]
 
 

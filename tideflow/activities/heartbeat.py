@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,16 +22,22 @@ from tideflow.workflows.engine.executor import ATTEMPT_DETAIL
 HEARTBEAT_EVERY_SECONDS = 1.0
 
 
-async def _beat(every: float) -> None:
+async def _beat(every: float, details: Callable[[], Any] | None) -> None:
     while True:
-        activity.heartbeat()
+        if details is None:
+            activity.heartbeat()
+        else:
+            activity.heartbeat(details())
         await asyncio.sleep(every)
 
 
 @contextlib.asynccontextmanager
-async def heartbeating(every: float = HEARTBEAT_EVERY_SECONDS) -> AsyncGenerator[None]:
-    """Heartbeat in the background while the body runs (inside an activity only)."""
-    task = asyncio.create_task(_beat(every))
+async def heartbeating(
+    every: float = HEARTBEAT_EVERY_SECONDS, details: Callable[[], Any] | None = None
+) -> AsyncGenerator[None]:
+    """Heartbeat in the background while the body runs (inside an activity only); each beat
+    carries ``details()`` when given (progress shown on the pending activity)."""
+    task = asyncio.create_task(_beat(every, details))
     try:
         yield
     finally:

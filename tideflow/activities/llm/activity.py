@@ -7,7 +7,7 @@ answer with its usage. Its failures are ApplicationErrors typed as in ``errors``
 
 litellm takes seconds to import, so the worker registers these activities without it and
 starts polling at once: ``warm_up`` imports it on a background thread, and a call that comes
-first waits for it off the event loop (``_litellm_loaded``).
+first waits for it off the event loop (``litellm_loaded``).
 """
 
 from __future__ import annotations
@@ -34,16 +34,11 @@ from tideflow.activities.llm.models import (
 )
 from tideflow.activities.llm.parts import LlmParamError, completion_params, litellm_messages
 from tideflow.activities.llm.reasoning import PieceKind
+from tideflow.activities.llm.route import bad_request, model_route, spec_for
 from tideflow.activities.ssrf import SSRFBlockedError
-from tideflow.platform.model_credentials import load_credentials, unseal
+from tideflow.platform.model_credentials import unseal
 from tideflow.platform.settings import Settings, get_settings
-from tideflow.plugins.model_providers import (
-    ProviderSpec,
-    UnknownProviderError,
-    gateway_call_args,
-    litellm_call_args,
-    provider_spec,
-)
+from tideflow.plugins.model_providers import litellm_call_args
 
 NODE_HEADER = "X-Tideflow-Node"
 
@@ -61,50 +56,15 @@ def warm_up() -> None:
     threading.Thread(target=_import_litellm, name="litellm-import", daemon=True).start()
 
 
-async def _litellm_loaded() -> None:
+async def litellm_loaded() -> None:
+    """Return once litellm is imported (importing it off the event loop if need be)."""
     if _CLIENT_MODULE not in sys.modules:
         await asyncio.to_thread(_import_litellm)
 
 
-def _bad_request(message: str, error_type: str = "ModelBadRequest") -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)
-
-
-def _spec(provider: str) -> ProviderSpec:
-    try:
-        return provider_spec(provider)
-    except UnknownProviderError as exc:
-        raise _bad_request(str(exc), "UnknownModelProvider") from None
-
-
 async def _route(request: LlmRequest, settings: Settings) -> tuple[str, dict[str, Any]]:
     """litellm's model string and connection arguments for the request."""
-    if settings.model_gateway_url:
-        return gateway_call_args(
-            settings.model_gateway_url, settings.model_gateway_key, request.model
-        )
-    spec = _spec(request.provider)
-    try:
-        credentials = await asyncio.to_thread(
-            load_credentials, settings.db_url, request.tenant_id, spec.id
-        )
-    except ValueError as exc:  # stored under another TIDEFLOW_SECRET_KEY: saving them fixes it
-        raise _bad_request(
-            f"model provider {spec.label}: the workspace's stored credentials: {exc}; save them "
-            "again on the console's Settings > Model providers page",
-            "ModelProviderNotConfigured",
-        ) from None
-    if credentials is None:
-        raise _bad_request(
-            f"model provider {spec.label} ({request.provider}) is not configured for this "
-            f"workspace (tenant {request.tenant_id or '-'}): add its credentials on the "
-            "console's Settings > Model providers page",
-            "ModelProviderNotConfigured",
-        )
-    try:
-        return litellm_call_args(spec, request.model, credentials)
-    except ValueError as exc:  # a stored credential litellm cannot take
-        raise _bad_request(f"model provider {spec.label}: {exc}") from None
+    return await model_route(settings, request.tenant_id, request.provider, request.model)
 
 
 def _call_kwargs(request: LlmRequest, model: str, settings: Settings) -> dict[str, Any]:
@@ -114,7 +74,7 @@ def _call_kwargs(request: LlmRequest, model: str, settings: Settings) -> dict[st
     try:
         kwargs = completion_params(request.params)
     except LlmParamError as exc:
-        raise _bad_request(f"llm node {request.node_id}: {exc}") from None
+        raise bad_request(f"llm node {request.node_id}: {exc}") from None
     if request.json_schema is not None and supports_response_schema(model):
         kwargs["response_format"] = {
             "type": "json_schema",
@@ -179,7 +139,7 @@ async def _invoke(request: LlmRequest) -> LlmResult:
 
 
 async def _call(request: LlmRequest, settings: Settings) -> LlmResult:
-    await _litellm_loaded()
+    await litellm_loaded()
     from tideflow.activities.llm.client import StreamAccumulator, model_usage, stream_completion
     from tideflow.activities.llm.errors import model_error
     from tideflow.activities.llm.window import fit_memory
@@ -227,32 +187,32 @@ async def _call(request: LlmRequest, settings: Settings) -> LlmResult:
 async def check_model_credentials(check: CredentialCheck) -> dict[str, Any]:
     """One cheap call with ``check.credentials``: ``{"ok": True}``, or a non-retryable error
     carrying the provider's message (the user is waiting to save them)."""
-    await _litellm_loaded()
+    await litellm_loaded()
     from tideflow.activities.llm.client import probe_model
     from tideflow.activities.llm.errors import model_error
 
-    spec = _spec(check.provider)
+    spec = spec_for(check.provider)
     model = check.model or spec.check_model
     if not model:
-        raise _bad_request(f"name a model to check {spec.label} credentials with")
+        raise bad_request(f"name a model to check {spec.label} credentials with")
     try:
         credentials = unseal(check.sealed_credentials, get_settings().secret_key)
     except ValueError as exc:  # the worker's TIDEFLOW_SECRET_KEY is not the API's
-        raise _bad_request(f"{spec.label} credentials: the worker {exc}") from None
+        raise bad_request(f"{spec.label} credentials: the worker {exc}") from None
     missing = [
         field.name
         for field in spec.credential_fields
         if field.required and credentials.get(field.name) in (None, "")
     ]
     if missing:
-        raise _bad_request(f"{spec.label} credentials: missing {', '.join(missing)}")
+        raise bad_request(f"{spec.label} credentials: missing {', '.join(missing)}")
     try:
         model_name, kwargs = litellm_call_args(spec, model, credentials, check.model_type)
     except ValueError as exc:
-        raise _bad_request(f"{spec.label} credentials: {exc}") from None
+        raise bad_request(f"{spec.label} credentials: {exc}") from None
     try:
         await probe_model(model_name, kwargs, check.model_type)
     except Exception as exc:
         error = model_error(exc, spec.label, model)
-        raise _bad_request(error.message, error.type or "ModelBadRequest") from None
+        raise bad_request(error.message, error.type or "ModelBadRequest") from None
     return {"ok": True}

@@ -20,6 +20,7 @@ from tideflow.workflows.nodes import (
     human_input,
     if_else,
     iteration,
+    knowledge_retrieval,
     list_operator,
     llm,
     loop,
@@ -55,6 +56,7 @@ _MODULES = (
     trigger_webhook,
     trigger_schedule,
     human_input,
+    knowledge_retrieval,
 )
 
 NODE_SPECS: dict[str, NodeSpec] = {

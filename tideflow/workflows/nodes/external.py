@@ -50,7 +50,6 @@ def _later(
 
 
 SPECS = [
-    _later("knowledge-retrieval", _fixed("result"), _retrieval_mock),
     _later("knowledge-retrieval-v2", _fixed("result"), _retrieval_mock),
     _later("tool", _unknown, _tool_mock),
     _later("agent", _unknown, _agent_mock),

@@ -1,0 +1,227 @@
+"""DocumentIngestionWorkflow on a real Temporal dev server, worker, SQLite, Qdrant local mode and
+the fake embedding server (the real litellm path): stages and statuses, pause and resume, a
+parse failure, and a worker killed mid-embedding that resumes at the last finished batch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from tests.activities.support import apply_settings
+from tests.fakes.openai_server import FakeLLMServer
+from tests.runtime.knowledge_support import (
+    document_row,
+    knowledge_worker,
+    make_document,
+    segments,
+    start_ingestion,
+    wait_for,
+)
+from tests.runtime.test_worker_crash import _descendants, _kill
+from tideflow.activities.knowledge.models import (
+    RETRIEVE_WORKFLOW,
+    RetrieveInput,
+    RetrieveResult,
+)
+from tideflow.activities.knowledge.vector_store import close_vector_stores, open_vector_store
+from tideflow.platform.db.migrate import upgrade_database
+from tideflow.platform.settings import Settings, get_settings
+
+pytestmark = pytest.mark.slow
+
+# 60 paragraphs of ~40 words: with max_tokens 60 and batches of 4, a few dozen segments.
+TEXT = "\n".join(
+    f"Paragraph {i} talks about topic{i} and the tideflow ingestion pipeline number {i}, "
+    "which parses, cleans, splits, embeds and indexes every document durably."
+    for i in range(60)
+)
+RULE = {
+    "mode": "custom",
+    "rules": {
+        "pre_processing_rules": [{"id": "remove_extra_spaces", "enabled": True}],
+        "segmentation": {"separator": "\n", "max_tokens": 60, "chunk_overlap": 0},
+    },
+}
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_llm: FakeLLMServer
+) -> Iterator[Settings]:
+    settings = apply_settings(
+        monkeypatch,
+        tmp_path,
+        model_gateway_url=fake_llm.base_url,
+        embedding_batch_size="4",
+    )
+    upgrade_database(settings.db_url)
+    yield settings
+    close_vector_stores()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+async def _retrieve(client: Client, task_queue: str, request: RetrieveInput) -> RetrieveResult:
+    return await client.execute_workflow(
+        RETRIEVE_WORKFLOW,
+        request,
+        id=f"retrieve-{os.urandom(4).hex()}",
+        task_queue=task_queue,
+        result_type=RetrieveResult,
+    )
+
+
+async def test_document_goes_through_every_stage_and_is_searchable(
+    temporal_env: WorkflowEnvironment, task_queue: str, settings: Settings, fake_llm: FakeLLMServer
+) -> None:
+    client = temporal_env.client
+    document = make_document(settings, TEXT.encode(), process_rule=RULE)
+    async with knowledge_worker(client, settings, task_queue):
+        handle = await start_ingestion(client, task_queue, document)
+        assert await asyncio.wait_for(handle.result(), 60) == "completed"
+        found = await _retrieve(
+            client,
+            task_queue,
+            RetrieveInput(
+                tenant_id=document.tenant_id,
+                dataset_ids=[document.dataset_id],
+                query="topic42",
+                retrieval_model={"search_method": "full_text_search", "top_k": 3},
+            ),
+        )
+    row = document_row(settings, document.id)
+    rows = segments(settings, document.id)
+    assert row.indexing_status == "completed" and row.error is None
+    assert row.total_segments == row.completed_segments == len(rows) > 10
+    stamps = [
+        row.processing_started_at,
+        row.parsing_completed_at,
+        row.cleaning_completed_at,
+        row.splitting_completed_at,
+        row.completed_at,
+    ]
+    assert all(stamps) and stamps == sorted(stamps)  # pyright: ignore[reportArgumentType]
+    assert all(s.status == "completed" for s in rows)
+    assert fake_llm.embedded_texts == len(rows)  # each segment embedded exactly once
+    store = open_vector_store(None, None, settings.qdrant_path)
+    assert store.count(document.dataset_id) == len(rows)
+    assert found.records and "topic42 " in found.records[0].content
+    assert found.records[0].document_id == document.id
+
+
+async def test_a_file_that_cannot_be_parsed_leaves_the_document_in_error(
+    temporal_env: WorkflowEnvironment, task_queue: str, settings: Settings
+) -> None:
+    client = temporal_env.client
+    document = make_document(settings, b"PK\x03\x04 not really a docx", "broken.docx")
+    async with knowledge_worker(client, settings, task_queue):
+        handle = await start_ingestion(client, task_queue, document)
+        assert await asyncio.wait_for(handle.result(), 60) == "error"
+    row = document_row(settings, document.id)
+    assert row.indexing_status == "error"
+    assert row.error and "broken.docx" in row.error
+    assert row.stopped_at is not None
+
+
+async def test_pause_keeps_finished_batches_and_resume_goes_on(
+    temporal_env: WorkflowEnvironment, task_queue: str, settings: Settings, fake_llm: FakeLLMServer
+) -> None:
+    client = temporal_env.client
+    fake_llm.embedding_delay_s = 0.2
+    document = make_document(settings, TEXT.encode(), process_rule=RULE)
+    async with knowledge_worker(client, settings, task_queue):
+        handle = await start_ingestion(client, task_queue, document)
+        await wait_for(settings, document.id, lambda r: r.completed_segments >= 8, 60)
+        await handle.signal("pause")
+        await wait_for(settings, document.id, lambda r: r.indexing_status == "paused", 30)
+        shown = document_row(settings, document.id)
+        assert shown.paused_at is not None
+        # The batch in flight when the pause was shown still finishes; then nothing moves.
+        await asyncio.sleep(1.0)
+        paused = document_row(settings, document.id)
+        assert shown.completed_segments <= paused.completed_segments <= shown.completed_segments + 4
+        await asyncio.sleep(1.0)
+        assert document_row(settings, document.id).completed_segments == paused.completed_segments
+        assert paused.indexing_status == "paused"
+        assert paused.completed_segments < paused.total_segments
+        await handle.signal("resume")
+        assert await asyncio.wait_for(handle.result(), 60) == "completed"
+    row = document_row(settings, document.id)
+    assert row.completed_segments == row.total_segments and row.paused_at is None
+    # The cancelled batch may have been embedded before the pause landed: one batch at most.
+    assert row.total_segments <= fake_llm.embedded_texts <= row.total_segments + 4
+
+
+def _embedding_inputs(fake_llm: FakeLLMServer) -> list[list[str]]:
+    return [r.json["input"] for r in fake_llm.requests if r.path.endswith("/embeddings")]
+
+
+# Worker A: the real worker's workflows and activities, in a process of its own so it can die.
+WORKER_A = """
+import asyncio, sys
+from temporalio.client import Client
+from tideflow.platform.settings import get_settings
+from tideflow.platform.temporal import DATA_CONVERTER, TideflowTemporal
+from tideflow.worker import registered_activities, registered_workflows
+
+async def main() -> None:
+    client = await Client.connect(sys.argv[1], data_converter=DATA_CONVERTER)
+    worker = TideflowTemporal(get_settings()).worker(
+        client, workflows=registered_workflows(), activities=registered_activities(),
+        task_queue=sys.argv[2],
+    )
+    await worker.run()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_killed_mid_embedding_resumes_at_the_last_finished_batch(
+    temporal_env: WorkflowEnvironment, task_queue: str, settings: Settings, fake_llm: FakeLLMServer
+) -> None:
+    client = temporal_env.client
+    fake_llm.embedding_delay_s = 0.25
+    document = make_document(settings, TEXT.encode(), process_rule=RULE)
+    target = client.service_client.config.target_host
+    worker_a = subprocess.Popen(
+        [sys.executable, "-c", WORKER_A, target, task_queue],
+        env=dict(os.environ),
+        start_new_session=True,
+    )
+    try:
+        handle = await start_ingestion(client, task_queue, document)
+        await wait_for(settings, document.id, lambda r: r.completed_segments >= 8, 90)
+        _kill({worker_a.pid} | _descendants(worker_a.pid))
+        worker_a.wait(timeout=10)
+    finally:
+        if worker_a.poll() is None:
+            _kill({worker_a.pid} | _descendants(worker_a.pid))
+            worker_a.wait(timeout=10)
+    done_at_kill = document_row(settings, document.id).completed_segments
+    embedded_at_kill = fake_llm.embedded_texts
+    requests_at_kill = len(_embedding_inputs(fake_llm))
+    assert done_at_kill < document_row(settings, document.id).total_segments
+    async with knowledge_worker(client, settings, task_queue):
+        assert await asyncio.wait_for(handle.result(), 90) == "completed"
+    row = document_row(settings, document.id)
+    total = row.total_segments
+    assert row.completed_segments == total
+    # Worker B embedded only what was not finished: the batch in flight at the kill at most
+    # once more, never a finished batch.
+    assert embedded_at_kill <= done_at_kill + 4
+    redone = fake_llm.embedded_texts - total
+    assert 0 <= redone <= 4, (fake_llm.embedded_texts, total)
+    texts = [s.content for s in segments(settings, document.id)]
+    after_kill = _embedding_inputs(fake_llm)[requests_at_kill:]
+    assert after_kill[0][0] == texts[done_at_kill]  # B starts at the first unfinished segment
+    assert not {text for batch in after_kill for text in batch} & set(texts[:done_at_kill])
+    store = open_vector_store(None, None, settings.qdrant_path)
+    assert store.count(document.dataset_id) == total
