@@ -117,4 +117,7 @@ async def run_worker(settings: Settings) -> None:
             "worker serving task queue %r on %s", settings.task_queue, settings.temporal_target
         )
         await stop.wait()
+    from tideflow.activities.knowledge.vector_store import close_vector_stores
+
+    close_vector_stores()  # Qdrant local mode writes its folder's state on close
     log.info("worker stopped")

@@ -36,7 +36,8 @@ STALE = StageResult(stale=True)
 
 
 def vector_store(settings: Settings) -> VectorStore:
-    """The worker's vector store (Qdrant local in the data dir, or the server)."""
+    """The worker's vector store (Qdrant local in the data dir, or the server). Opening local
+    storage loads it from disk: call this in a thread, not on the event loop."""
     return open_vector_store(settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_path)
 
 
@@ -122,7 +123,7 @@ async def split_dataset_document(request: StageInput) -> StageResult:
         if old_points is None:
             return STALE
         if old_points:
-            store = vector_store(settings)
+            store = await asyncio.to_thread(vector_store, settings)
             await asyncio.to_thread(store.delete_points, document.dataset_id, old_points)
     return StageResult(count=len(chunks), tokens=sum(chunk.tokens for chunk in chunks))
 
@@ -165,7 +166,7 @@ async def index_dataset_document(request: StageInput) -> StageResult:
     if not pending:
         return result
     embedder = await _embedder(settings, document)
-    store = vector_store(settings)
+    store = await asyncio.to_thread(vector_store, settings)
     total = result.batches_skipped + -(-len(pending) // size)
 
     def progress() -> dict[str, int]:

@@ -98,7 +98,7 @@ async def knowledge_retrieve(request: RetrieveInput) -> RetrieveResult:
         return result
     limit = max(config["top_k"] * 4, 20)
     hits: list[Hit] = []
-    store = vector_store(settings)
+    store = await asyncio.to_thread(vector_store, settings)
     embedders: dict[tuple[str, str], Embedder] = {}
     vectors: dict[tuple[str, str], list[float]] = {}
     for scope in scopes:

@@ -24,7 +24,7 @@ from tideflow.platform.settings import get_settings
 async def knowledge_vector_op(op: VectorOpInput) -> VectorOpResult:
     """Delete a dataset's collection, documents' or segments' points, or (re)index segments."""
     settings = get_settings()
-    store = vector_store(settings)
+    store = await asyncio.to_thread(vector_store, settings)
     if op.op == "delete_dataset":
         await asyncio.to_thread(store.drop, op.dataset_id)
         return VectorOpResult()
@@ -39,12 +39,12 @@ async def knowledge_vector_op(op: VectorOpInput) -> VectorOpResult:
 
 def _load(
     db_url: str, op: VectorOpInput
-) -> tuple[Dataset | None, dict[str, list[records.PendingSegment]]]:
-    """The dataset and the segments to index, by document."""
+) -> tuple[Dataset | None, tuple[str, str] | None, dict[str, list[records.PendingSegment]]]:
+    """The dataset, its embedding model and the segments to index, by document."""
     with Session(get_engine(db_url)) as session:
         dataset = session.get(Dataset, op.dataset_id)
         if dataset is None or dataset.tenant_id != op.tenant_id:
-            return None, {}
+            return None, None, {}
         rows = list(
             session.exec(
                 select(DocumentSegment).where(
@@ -59,13 +59,14 @@ def _load(
         for document_id in by_document:
             mine = [row for row in rows if row.document_id == document_id]
             by_document[document_id] = records.segments_with_children(session, mine)
+        embedding = records.embedding_model(session, dataset)
         session.expunge(dataset)
-        return dataset, by_document
+        return dataset, embedding, by_document
 
 
 async def _index_segments(op: VectorOpInput) -> VectorOpResult:
     settings = get_settings()
-    dataset, by_document = await asyncio.to_thread(_load, settings.db_url, op)
+    dataset, embedding, by_document = await asyncio.to_thread(_load, settings.db_url, op)
     if dataset is None:
         raise ApplicationError(
             f"dataset {op.dataset_id} not found in this workspace",
@@ -73,11 +74,9 @@ async def _index_segments(op: VectorOpInput) -> VectorOpResult:
             non_retryable=True,
         )
     embedder = None
-    with Session(get_engine(settings.db_url)) as session:
-        embedding = records.embedding_model(session, dataset)
     if embedding is not None:
         embedder = await open_embedder(settings, op.tenant_id, *embedding)
-    store = vector_store(settings)
+    store = await asyncio.to_thread(vector_store, settings)
     written = 0
     for document_id, segments in by_document.items():
         points, _tokens = await index_points(embedder, op.dataset_id, document_id, segments)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import sys
 import threading
 import time
 from typing import Any
@@ -46,9 +45,21 @@ NODE_HEADER = "X-Tideflow-Node"
 _CLIENT_MODULE = "tideflow.activities.llm.client"
 
 
+# Set once litellm and the modules that import it are loaded. ``sys.modules`` is no signal:
+# a module is there while another thread is still importing it, and importing it from the
+# event loop then blocks the loop on the import lock for seconds.
+_LOADED = threading.Event()
+_LITELLM_MODULES = (
+    _CLIENT_MODULE,
+    "tideflow.activities.llm.errors",
+    "tideflow.activities.llm.embedding",
+)
+
+
 def _import_litellm() -> None:
-    for module in (_CLIENT_MODULE, "tideflow.activities.llm.errors"):  # both import litellm
+    for module in _LITELLM_MODULES:
         importlib.import_module(module)
+    _LOADED.set()
 
 
 def warm_up() -> None:
@@ -58,7 +69,7 @@ def warm_up() -> None:
 
 async def litellm_loaded() -> None:
     """Return once litellm is imported (importing it off the event loop if need be)."""
-    if _CLIENT_MODULE not in sys.modules:
+    if not _LOADED.is_set():
         await asyncio.to_thread(_import_litellm)
 
 
