@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import SHARED_DIR
 from tests.fakes.openai_server import FakeLLMServer
+from tideflow.activities.knowledge.vector_store import close_vector_stores
 from tideflow.platform.app import create_app
 from tideflow.platform.db.crud.accounts import create_tenant_with_owner
 from tideflow.platform.db.migrate import upgrade_database
@@ -125,6 +126,7 @@ async def api(settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIte
 
                 await asyncio.sleep(0.05)
             yield api
+    close_vector_stores()  # the worker's Qdrant local folder is the test's own
 
 
 def sse_events(body: str) -> list[tuple[int | None, dict[str, Any] | str]]:
