@@ -21,6 +21,7 @@ from tideflow.platform.api.routes import (
     console_schedules,
     console_settings,
     console_workflows,
+    datasets,
     service_app,
     service_chat,
     service_completion,
@@ -86,4 +87,6 @@ def create_app() -> FastAPI:
         triggers_webhook,
     ):
         app.include_router(module.router)
+    # After console_dataset_keys: /console/api/datasets/api-keys is not a dataset id.
+    datasets.include_knowledge_routes(app)
     return app

@@ -175,6 +175,12 @@ async def index_dataset_document(request: StageInput) -> StageResult:
     async with heartbeating(details=progress):
         for start in range(0, len(pending), size):
             batch = pending[start : start + size]
+            # A re-index replaced this run: stop before spending an embedding call on it.
+            current = await asyncio.to_thread(
+                records.is_current, settings.db_url, document.id, request.generation
+            )
+            if not current:
+                return STALE
             points, tokens = await index_points(embedder, document.dataset_id, document.id, batch)
             await asyncio.to_thread(store.upsert, document.dataset_id, points)
             ids = [segment.id for segment in batch]

@@ -110,6 +110,13 @@ def _current(session: Session, document_id: str, generation: int) -> DatasetDocu
     return document
 
 
+def is_current(db_url: str, document_id: str, generation: int) -> bool:
+    """Whether the document still exists at this generation (a re-index bumps it)."""
+    with Session(get_engine(db_url)) as session:
+        document = session.get(DatasetDocument, document_id)
+        return document is not None and document.generation == generation
+
+
 def set_status(
     db_url: str, document_id: str, generation: int, status: str, error: str | None
 ) -> bool:

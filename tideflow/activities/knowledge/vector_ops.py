@@ -29,7 +29,7 @@ async def knowledge_vector_op(op: VectorOpInput) -> VectorOpResult:
         await asyncio.to_thread(store.drop, op.dataset_id)
         return VectorOpResult()
     if op.op in ("delete_documents", "delete_segments"):
-        if op.document_ids:
+        if op.op == "delete_documents" and op.document_ids:
             await asyncio.to_thread(store.delete_documents, op.dataset_id, op.document_ids)
         if op.point_ids:
             await asyncio.to_thread(store.delete_points, op.dataset_id, op.point_ids)

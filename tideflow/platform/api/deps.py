@@ -36,6 +36,7 @@ TemporalDep = Annotated[TemporalLink, Depends(_temporal_link)]
 
 _console_bearer = HTTPBearer(auto_error=False, scheme_name="ConsoleSession")
 _app_bearer = HTTPBearer(auto_error=False, scheme_name="AppKey")
+_dataset_bearer = HTTPBearer(auto_error=False, scheme_name="DatasetKey")
 _Credentials = HTTPAuthorizationCredentials | None
 
 
@@ -101,6 +102,22 @@ def _current_app(
 
 CurrentApp = Annotated[App, Depends(_current_app)]
 """The app a service API key (``app-...``) belongs to."""
+
+
+def _dataset_tenant(
+    session: SessionDep, credentials: Annotated[_Credentials, Depends(_dataset_bearer)]
+) -> Tenant:
+    if credentials is None:
+        raise _unauthorized("Authorization: Bearer dataset-... is missing")
+    tenant_id = keys.tenant_for_dataset_token(session, credentials.credentials)
+    tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
+    if tenant is None:
+        raise _unauthorized("invalid or revoked knowledge API key (dataset-...)")
+    return tenant
+
+
+DatasetTenant = Annotated[Tenant, Depends(_dataset_tenant)]
+"""The workspace a knowledge API key (``dataset-...``) belongs to."""
 
 
 def _temporal_client(link: TemporalDep) -> Client:

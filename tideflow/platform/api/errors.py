@@ -50,8 +50,11 @@ def invalid_param(message: str) -> ApiError:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or "body"
+    # The first item says where (body, query string, path, header); the rest name the field,
+    # which may itself be called "query" (a search body's field).
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]
+    return ".".join(str(p) for p in loc) or "body"
 
 
 async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
