@@ -1,23 +1,43 @@
 """A dataset's embedding model as one callable: route it once, then embed batches of texts.
 
-litellm is imported lazily (``litellm_loaded``): the worker starts polling before it loads.
-Failures become ApplicationErrors typed as the LLM node's are (rate limits wait as asked,
-bad credentials and bad requests are not retried).
+The provider ``local`` embeds in this process with sentence-transformers (``local_embedding``);
+every other provider goes through litellm, imported lazily (``litellm_loaded``): the worker
+starts polling before it loads. Failures become ApplicationErrors typed as the LLM node's are
+(rate limits wait as asked, bad credentials and bad requests are not retried).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol
 
+from tideflow.activities.knowledge.local_embedding import LocalEmbedder, is_local_provider
 from tideflow.activities.llm.activity import litellm_loaded
 from tideflow.activities.llm.route import model_route
 from tideflow.platform.settings import Settings
 
 
+class Embedder(Protocol):
+    """Embeds texts with one provider's model: what ingestion and retrieval call."""
+
+    @property
+    def provider(self) -> str:
+        """The provider as the dataset names it."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The model as the dataset names it."""
+        ...
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Vectors in input order, and the tokens used."""
+        ...
+
+
 @dataclasses.dataclass
-class Embedder:
-    """Embeds texts with one provider's model, for one tenant."""
+class LitellmEmbedder:
+    """Embeds texts with one provider's model through litellm, for one tenant."""
 
     provider: str
     model: str
@@ -36,13 +56,16 @@ class Embedder:
 
 
 async def open_embedder(settings: Settings, tenant_id: str, provider: str, model: str) -> Embedder:
-    """The embedder of ``provider``/``model`` with the tenant's credentials (or the gateway)."""
+    """The embedder of ``provider``/``model``: in this process for ``local``, else with the
+    tenant's credentials (or the gateway)."""
+    if is_local_provider(provider):
+        return LocalEmbedder(provider, model)
     await litellm_loaded()
     litellm_model, kwargs = await model_route(
         settings, tenant_id, provider, model, "text-embedding"
     )
     kwargs = {**kwargs, "timeout": settings.llm_timeout_s}
-    return Embedder(provider, model, litellm_model, kwargs)
+    return LitellmEmbedder(provider, model, litellm_model, kwargs)
 
 
 async def rerank_texts(
