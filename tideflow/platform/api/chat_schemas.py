@@ -73,15 +73,20 @@ class ChatBlockingResponse(BaseModel):
     created_at: int | None
 
 
-def blocking_response(message: Message, run_usage: dict[str, Any]) -> ChatBlockingResponse:
-    """From the answered message and its run's model usage."""
+def blocking_response(
+    message: Message, run_usage: dict[str, Any], resources: list[Any] | None = None
+) -> ChatBlockingResponse:
+    """From the answered message, its run's model usage and the knowledge it cited."""
     return ChatBlockingResponse(
         task_id=message.workflow_run_id,
         id=message.id,
         message_id=message.id,
         conversation_id=message.conversation_id,
         answer=message.answer,
-        metadata={"usage": usage(run_usage, message.latency_s), "retriever_resources": []},
+        metadata={
+            "usage": usage(run_usage, message.latency_s),
+            "retriever_resources": resources or [],
+        },
         created_at=unix(message.created_at),
     )
 
@@ -99,8 +104,10 @@ def conversation_public(conversation: Conversation) -> dict[str, Any]:
     }
 
 
-def message_public(message: Message, feedback: MessageFeedback | None) -> dict[str, Any]:
-    """One item of ``GET /v1/messages``."""
+def message_public(
+    message: Message, feedback: MessageFeedback | None, resources: list[Any] | None = None
+) -> dict[str, Any]:
+    """One item of ``GET /v1/messages`` (with the knowledge chunks its run cited)."""
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -112,7 +119,7 @@ def message_public(message: Message, feedback: MessageFeedback | None) -> dict[s
         "error": message.error,
         "message_files": [],
         "feedback": {"rating": feedback.rating} if feedback else None,
-        "retriever_resources": [],
+        "retriever_resources": resources or [],
         "agent_thoughts": [],
         "created_at": unix(message.created_at),
         "extra_contents": [],

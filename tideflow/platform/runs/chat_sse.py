@@ -102,7 +102,7 @@ class ChatEventTranslator(DifyEventTranslator):
                 "conversation_id": self.conversation_id,
                 "metadata": {
                     "usage": usage(run.usage, run.elapsed_s or 0.0),
-                    "retriever_resources": list[Any](),
+                    "retriever_resources": self.retriever_resources,
                 },
                 "files": list[Any](),
             }

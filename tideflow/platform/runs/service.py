@@ -417,6 +417,8 @@ class RunService:
         """``workflow_finished`` (with the event id) and what the translator puts around it,
         once the run's end is projected (the record gives what the event does not)."""
         ended = await self.wait(row)
+        cited = await self.db(crud.retriever_resources, [ended.id])
+        translator.retriever_resources = cited[ended.id]
         payload = translator.finished(finished, run_data(ended, translator.secrets).model_dump())
         lines: list[str] = []
         for item in translator.closing(payload, ended):

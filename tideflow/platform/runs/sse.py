@@ -66,6 +66,9 @@ class DifyEventTranslator:
     workflow_id: str
     plan: ExecutionPlan | None
     secrets: tuple[str, ...] = ()
+    # The knowledge chunks the run's LLM nodes cited, set once the run has ended (a chat
+    # answer's message_end lists them).
+    retriever_resources: list[Any] = field(default_factory=list[Any])
     # The node_started data of each node's latest execution (node_retry carries none of it).
     _started: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
 

@@ -111,7 +111,8 @@ async def chat_message(
             conversation_id=conversation.id,
         )
     ended = await runs.wait(row)
-    answered = _blocking(await runs.db(conv_crud.message_of_run, row.id), ended)
+    resources = await runs.db(run_crud.retriever_resources, [row.id])
+    answered = _blocking(await runs.db(conv_crud.message_of_run, row.id), ended, resources[row.id])
     return answered.model_copy(update={"mode": app.mode})
 
 
@@ -125,12 +126,14 @@ def _history(
     return history_of(conv_crud.list_messages(session, conversation, None, turns)[0])
 
 
-def _blocking(message: Message | None, run: WorkflowRun) -> ChatBlockingResponse:
+def _blocking(
+    message: Message | None, run: WorkflowRun, resources: list[Any]
+) -> ChatBlockingResponse:
     if message is None:  # the row is written with the run: only a deleted app gets here
         raise not_found("message")
     if run.status == "failed":
         raise ApiError(400, "completion_request_error", run.error or "the run failed")
-    return blocking_response(message, run.usage)
+    return blocking_response(message, run.usage, resources)
 
 
 @router.post("/chat-messages/{task_id}/stop")
@@ -163,5 +166,6 @@ def list_messages(
         raise not_found("conversation")
     messages, has_more = conv_crud.list_messages(session, conversation, first_id, limit)
     feedbacks = feedback_crud.feedbacks_of(session, [m.id for m in messages])
-    data = [message_public(m, feedbacks.get(m.id)) for m in messages]
+    cited = run_crud.retriever_resources(session, [m.workflow_run_id for m in messages])
+    data = [message_public(m, feedbacks.get(m.id), cited.get(m.workflow_run_id)) for m in messages]
     return {"limit": limit, "has_more": has_more, "data": data}

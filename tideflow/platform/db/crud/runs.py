@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Text, cast, delete, func
 from sqlalchemy.exc import IntegrityError
@@ -84,6 +85,24 @@ def node_executions(session: Session, run_id: str) -> list[NodeExecution]:
         .order_by(col(NodeExecution.index))
     )
     return list(session.exec(query))
+
+
+def retriever_resources(session: Session, run_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """The knowledge chunks each run's LLM nodes cited (their ``retriever_resources``), by
+    run id, in the order the nodes finished: what a chat answer's metadata lists."""
+    found: dict[str, list[Any]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return found
+    query = (
+        select(NodeExecution)
+        .where(col(NodeExecution.run_id).in_(run_ids))
+        .order_by(col(NodeExecution.run_id), col(NodeExecution.index))
+    )
+    for execution in session.exec(query):
+        resources: Any = (execution.execution_metadata or {}).get("retriever_resources")
+        if isinstance(resources, list):
+            found[execution.run_id].extend(resources)  # pyright: ignore[reportUnknownArgumentType]
+    return found
 
 
 @dataclass(frozen=True)
