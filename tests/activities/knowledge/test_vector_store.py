@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,5 +197,18 @@ async def test_open_vector_store_is_one_per_folder_and_persists(tmp_path: Path) 
         assert reopened.has_dense(DATASET)
         assert segments(reopened.search_dense(DATASET, [1.0, 0.0, 0.0], 1)) == ["seg-1"]
         assert segments(reopened.search_full_text(DATASET, "yeast", 5)) == ["seg-3"]
+    finally:
+        close_vector_stores()
+
+
+def test_local_storage_runs_in_wal_mode(tmp_path: Path) -> None:
+    """Local mode's per-point commits would sync the disk once per point; the store switches
+    its SQLite file to WAL with synchronous=NORMAL (the embedded Temporal server's setting)."""
+    store = open_vector_store(None, None, tmp_path / "q")
+    try:
+        store.upsert(DATASET, points())
+        folder = tmp_path / "q" / "collection" / collection_name(DATASET)
+        with sqlite3.connect(folder / "storage.sqlite") as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         close_vector_stores()

@@ -89,13 +89,12 @@ async def parse_dataset_document(request: StageInput) -> StageResult:
 
 
 def _parse(document: records.DocumentSnapshot, settings: Settings) -> str:
-    from tideflow.activities.knowledge.parse import ParseError, parse_file, prepare_offline_nlp
+    from tideflow.activities.knowledge.parse import ParseError, parse_file
 
     try:
         path = file_path(document.source_store_id, settings)
         if not path.exists():
             raise FileFetchError(f"{document.source_name}: the stored file is missing")
-        prepare_offline_nlp(settings.data_dir)
         text = parse_file(path, document.source_name, settings.data_dir)
     except (ParseError, FileFetchError) as exc:
         raise _fail(str(exc), "DocumentParseError") from None

@@ -13,6 +13,7 @@ lock; a server client is, so only collection creation is serialized.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import uuid
 from collections.abc import Sequence
@@ -60,6 +61,9 @@ def collection_name(dataset_id: str) -> str:
     return f"tideflow_{dataset_id.replace('-', '')}"
 
 
+_SYNCHRONOUS_NORMAL = 1  # what PRAGMA synchronous reads for NORMAL
+
+
 class VectorStore:
     """Datasets' points in Qdrant: upsert, delete and search, one collection per dataset."""
 
@@ -91,6 +95,7 @@ class VectorStore:
         size = next(iter(sizes), None)
         with self._calls:
             existing = self._ensure_collection(dataset_id, name, size)
+            self._tune_local_storage(name)
             if size is not None and existing != size:
                 raise ValueError(
                     f"points: vectors of size {size}, but dataset {dataset_id}'s collection "
@@ -208,6 +213,26 @@ class VectorStore:
         """Release the client (local mode: the folder's lock)."""
         with self._calls:
             self._client.close()
+
+    def _tune_local_storage(self, name: str) -> None:
+        """Local mode stores each point in its own SQLite transaction with SQLite's defaults:
+        a sync to disk per point (~500-750 points/s here). WAL with ``synchronous=NORMAL``,
+        as the embedded Temporal server runs, keeps every committed write across a crash of
+        the process (kill -9) and syncs at checkpoints: ~4,000 points/s. An OS crash or power
+        loss may lose the last writes; production runs a Qdrant server (TIDEFLOW_QDRANT_URL).
+        The connection is qdrant-client's own (no public handle): when its internals differ,
+        nothing is changed."""
+        if not self._local:
+            return
+        local: Any = getattr(self._client, "_client", None)
+        collection: Any = getattr(local, "collections", {}).get(name)
+        persistence: Any = getattr(collection, "storage", None)
+        connection: Any = getattr(persistence, "storage", None)
+        if not isinstance(connection, sqlite3.Connection):
+            return
+        if connection.execute("PRAGMA synchronous").fetchone() != (_SYNCHRONOUS_NORMAL,):
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
 
     def _dense_size(self, name: str) -> int | None:
         """The dense vector size of a collection; None when it or its dense vector is absent."""
