@@ -104,6 +104,11 @@ async def test_economy_ingest_search_edit_delete(api: Api) -> None:
     top = found["records"][0]["segment"]
     assert "salmon" in top["content"] and top["document"]["id"] == animal_id
     assert found["search_method"] and isinstance(found["notes"], list)
+    # No embedding model (economy): a semantic search still answers, full-text, and says so.
+    found = await _search(api, key, dataset["id"], "salmon river", "semantic_search")
+    assert "salmon" in found["records"][0]["segment"]["content"]
+    [note] = found["notes"]
+    assert "no embedding model" in note and "full-text search used" in note
 
     # A segment added through the API is indexed and found.
     base = f"{V1}/datasets/{dataset['id']}/documents/{animal_id}/segments"
