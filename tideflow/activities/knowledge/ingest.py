@@ -181,7 +181,7 @@ async def index_dataset_document(request: StageInput) -> StageResult:
             if not current:
                 return STALE
             points, tokens = await index_points(embedder, document.dataset_id, document.id, batch)
-            await asyncio.to_thread(store.upsert, document.dataset_id, points)
+            await upsert_points(store, document.dataset_id, points)
             ids = [segment.id for segment in batch]
             status = await asyncio.to_thread(
                 records.mark_indexed, settings.db_url, document.id, request.generation, ids
@@ -196,6 +196,15 @@ async def index_dataset_document(request: StageInput) -> StageResult:
                 result.paused = True
                 return result
     return result
+
+
+async def upsert_points(store: VectorStore, dataset_id: str, points: list[IndexPoint]) -> None:
+    """Write points; the store's refusals (vectors of another size than the collection's: the
+    embedding model changed without a re-index) fail the stage without retries."""
+    try:
+        await asyncio.to_thread(store.upsert, dataset_id, points)
+    except ValueError as exc:
+        raise _fail(f"vector store: {exc}", "VectorStoreError") from None
 
 
 async def _embedder(settings: Settings, document: records.DocumentSnapshot) -> Embedder | None:

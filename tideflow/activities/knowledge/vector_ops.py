@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.knowledge import records
 from tideflow.activities.knowledge.embedder import open_embedder
-from tideflow.activities.knowledge.ingest import index_points, vector_store
+from tideflow.activities.knowledge.ingest import index_points, upsert_points, vector_store
 from tideflow.activities.knowledge.models import VECTOR_OP_ACTIVITY, VectorOpInput, VectorOpResult
 from tideflow.platform.db.ids import utcnow
 from tideflow.platform.db.knowledge_models import Dataset, DocumentSegment
@@ -82,7 +82,7 @@ async def _index_segments(op: VectorOpInput) -> VectorOpResult:
         points, _tokens = await index_points(embedder, op.dataset_id, document_id, segments)
         if op.point_ids:  # points of child chunks that were replaced
             await asyncio.to_thread(store.delete_points, op.dataset_id, op.point_ids)
-        await asyncio.to_thread(store.upsert, op.dataset_id, points)
+        await upsert_points(store, op.dataset_id, points)
         await asyncio.to_thread(_mark_completed, settings.db_url, [s.id for s in segments])
         written += len(points)
     return VectorOpResult(points=written)
