@@ -104,6 +104,33 @@ async def test_economy_ingest_search_edit_delete(api: Api) -> None:
     top = found["records"][0]["segment"]
     assert "salmon" in top["content"] and top["document"]["id"] == animal_id
     assert found["search_method"] and isinstance(found["notes"], list)
+    # Bad search settings are a 400 naming the field, not a retried failure.
+    for model, field in (
+        (
+            {
+                "reranking_mode": "weighted_score",
+                "weights": {"vector_setting": {"vector_weight": -1}},
+            },
+            "vector_weight",
+        ),
+        (
+            {
+                "metadata_filtering_conditions": {
+                    "conditions": [{"name": "year", "comparison_operator": ">", "value": "abc"}]
+                }
+            },
+            "conditions[0].value",
+        ),
+    ):
+        refused = await api.http.post(
+            f"{V1}/datasets/{dataset['id']}/retrieve",
+            json={
+                "query": "salmon",
+                "retrieval_model": {"search_method": "hybrid_search", **model},
+            },
+            headers=key,
+        )
+        assert refused.status_code == 400 and field in refused.json()["message"], refused.text
     # No embedding model (economy): a semantic search still answers, full-text, and says so.
     found = await _search(api, key, dataset["id"], "salmon river", "semantic_search")
     assert "salmon" in found["records"][0]["segment"]["content"]

@@ -109,7 +109,8 @@ def test_search_scope_filters_documents_by_status_and_metadata(db_url: str) -> N
     assert unknown == [document.dataset_id]
     with Session(get_engine(db_url)) as session:
         segment = session.exec(select(DocumentSegment)).one()
-    rows = search_records.segment_rows(db_url, [segment.id], [], count_hits=True)
+    rows = search_records.segment_rows(db_url, [segment.id], [])
     assert rows[segment.id].document.name == "d.txt"
+    search_records.count_hits(db_url, [segment.id])
     with Session(get_engine(db_url)) as session:
         assert session.exec(select(DocumentSegment)).one().hit_count == 1

@@ -225,3 +225,25 @@ async def test_a_worker_killed_mid_embedding_resumes_at_the_last_finished_batch(
     assert not {text for batch in after_kill for text in batch} & set(texts[:done_at_kill])
     store = open_vector_store(None, None, settings.qdrant_path)
     assert store.count(document.dataset_id) == total
+
+
+async def test_pause_and_resume_during_parsing_goes_on(
+    temporal_env: WorkflowEnvironment, task_queue: str, settings: Settings
+) -> None:
+    """The parse stage is cancelled by the pause; the cancellation may land after the resume
+    and is still the pause's (the document must not end in error)."""
+    client = temporal_env.client
+    paragraphs = "".join(f"<p>Paragraph {i} about topic{i} and words.</p>" for i in range(20000))
+    html = f"<html><body>{paragraphs}</body></html>".encode()
+    document = make_document(settings, html, "big.html", indexing_technique="economy")
+    async with knowledge_worker(client, settings, task_queue):
+        handle = await start_ingestion(client, task_queue, document)
+        await wait_for(settings, document.id, lambda r: r.indexing_status == "parsing", 30)
+        await asyncio.sleep(0.5)
+        await handle.signal("pause")
+        await wait_for(settings, document.id, lambda r: r.indexing_status == "paused", 30)
+        await asyncio.sleep(0.3)
+        await handle.signal("resume")
+        assert await asyncio.wait_for(handle.result(), 120) == "completed"
+    row = document_row(settings, document.id)
+    assert row.indexing_status == "completed" and row.error is None

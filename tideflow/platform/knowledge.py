@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TypeVar
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
@@ -48,8 +48,10 @@ async def start_ingestion(
     documents: Sequence[DatasetDocument],
     *,
     reparse: bool = False,
+    resplit: bool = True,
 ) -> None:
     """Start (or restart) each document's ingestion at its current ``generation``.
+    ``resplit=False`` (a retry) keeps segments already made, and their finished batches.
 
     A run still going for an older generation is terminated first: the new one re-does the
     stages, and the old one's writes are refused by the generation check anyway.
@@ -63,6 +65,7 @@ async def start_ingestion(
                 document_id=document.id,
                 generation=document.generation,
                 reparse=reparse,
+                resplit=resplit,
             ),
             id=ingestion_workflow_id(document.id),
             task_queue=settings.task_queue,
@@ -81,6 +84,18 @@ async def signal_ingestion(client: Client, document_id: str, *, pause: bool) -> 
             return False
         raise
     return True
+
+
+async def ingestion_running(client: Client, document_id: str) -> bool:
+    """Whether the document's ingestion workflow is running now."""
+    handle = client.get_workflow_handle(ingestion_workflow_id(document_id))
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING
 
 
 async def stop_ingestion(client: Client, document_id: str) -> None:

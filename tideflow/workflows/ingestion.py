@@ -116,6 +116,7 @@ class DocumentIngestionWorkflow:
                 document_id=request.document_id,
                 generation=request.generation,
                 reparse=request.reparse,
+                resplit=request.resplit,
             ),
             result_type=StageResult,
             start_to_close_timeout=STAGE_TIMEOUT,
@@ -126,16 +127,19 @@ class DocumentIngestionWorkflow:
             summary=f"{activity_name} {request.document_id}",
         )
         await workflow.wait_condition(lambda: handle.done() or self._paused)
+        cancelled = False
         if not handle.done():
             # The index stage reads the status between batches and stops at the next one;
-            # parse and split are cancelled (the cancellation lands with a heartbeat).
+            # parse and split are cancelled (the cancellation lands with a heartbeat, maybe
+            # after a resume: it is still the pause's).
             await self._status("paused")
             if activity_name != INDEX_ACTIVITY:
                 handle.cancel()
+                cancelled = True
         try:
             result = await handle
         except ActivityError as err:
-            if isinstance(err.cause, CancelledError) and self._paused:
+            if cancelled and isinstance(err.cause, CancelledError):
                 raise Paused from None
             raise
         if result.paused:

@@ -134,7 +134,7 @@ def test_text_only_collection(store: VectorStore) -> None:
     assert store.search_dense(DATASET, [1.0, 0.0, 0.0], 5) == []
     assert segments(store.search_full_text(DATASET, "yeast", 5)) == ["seg-3"]
     # Vectors into it are refused while it holds points...
-    with pytest.raises(ValueError, match="without dense vectors"):
+    with pytest.raises(ValueError, match="holds no dense vectors"):
         store.upsert(DATASET, points()[:1])
     # ...and accepted once it is empty: it is made again with a dense vector.
     store.delete_documents(DATASET, ["doc-a", "doc-b"])

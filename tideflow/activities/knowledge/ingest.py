@@ -112,18 +112,25 @@ async def split_dataset_document(request: StageInput) -> StageResult:
         return STALE
     if document.parsed_store_id is None:
         raise _fail(f"{document.source_name}: not parsed yet", "DocumentSplitError")
+    if not request.resplit and document.total_segments:
+        # A retry: the segments stand, and the index stage skips those already embedded.
+        moved = await asyncio.to_thread(
+            records.set_status, settings.db_url, document.id, request.generation, "splitting", None
+        )
+        return StageResult(count=document.total_segments) if moved else STALE
     async with heartbeating():
         chunks = await asyncio.to_thread(_split, document, request.generation, settings)
         if chunks is None:
             return STALE
-        old_points = await asyncio.to_thread(
+        replaced = await asyncio.to_thread(
             records.replace_segments, settings.db_url, document.id, request.generation, chunks
         )
-        if old_points is None:
+        if replaced is None:
             return STALE
-        if old_points:
-            store = await asyncio.to_thread(vector_store, settings)
-            await asyncio.to_thread(store.delete_points, document.dataset_id, old_points)
+        # Every point of the document is of the replaced segments now: remove them all (also
+        # when an earlier attempt replaced the rows and died before getting here).
+        store = await asyncio.to_thread(vector_store, settings)
+        await asyncio.to_thread(store.delete_documents, document.dataset_id, [document.id])
     return StageResult(count=len(chunks), tokens=sum(chunk.tokens for chunk in chunks))
 
 
@@ -186,7 +193,9 @@ async def index_dataset_document(request: StageInput) -> StageResult:
             status = await asyncio.to_thread(
                 records.mark_indexed, settings.db_url, document.id, request.generation, ids
             )
-            if status is None:
+            if status is None:  # re-indexed or deleted while this batch was written
+                stale_ids = [point.id for point in points]
+                await asyncio.to_thread(store.delete_points, document.dataset_id, stale_ids)
                 return STALE
             result.count += len(batch)
             result.batches_sent += 1

@@ -21,9 +21,12 @@ def _number(value: Any, where: str) -> float:
     if isinstance(value, bool):
         raise MetadataFilterError(f"{where}: expected a number, got {value!r}")
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise MetadataFilterError(f"{where}: expected a number, got {value!r}") from None
+    if number != number:  # NaN compares false with everything
+        raise MetadataFilterError(f"{where}: expected a number, got {value!r}")
+    return number
 
 
 def _texts(value: Any) -> list[str]:
@@ -81,6 +84,10 @@ def check_conditions(conditions: Mapping[str, Any] | None) -> list[dict[str, Any
             )
         ):
             raise MetadataFilterError(f"{where}.comparison_operator: unknown {operator!r}")
+        if operator in _NUMBER_OPS:
+            _number(condition.get("value"), f"{where}.value")
+        elif operator in _STRING_OPS and condition.get("value") is None:
+            raise MetadataFilterError(f"{where}.value: required by {operator!r}")
         checked.append(condition)
     return checked
 

@@ -49,6 +49,9 @@ class IngestionInput(BaseModel):
     generation: int = 1
     # Re-index: parse again even when parsed text is stored (settings changed).
     reparse: bool = False
+    # False (a retry): keep the document's segments when it has them, so batches that were
+    # embedded before the failure are not embedded again.
+    resplit: bool = True
 
 
 class StageInput(BaseModel):
@@ -57,6 +60,7 @@ class StageInput(BaseModel):
     document_id: str
     generation: int = 1
     reparse: bool = False
+    resplit: bool = True
 
 
 class StageResult(BaseModel):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from tideflow.platform.db.crud.model_providers import list_defaults
@@ -50,6 +50,7 @@ class DocumentSnapshot:
     doc_form: str
     indexing_technique: str
     embedding: tuple[str, str] | None
+    total_segments: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +101,7 @@ def load_document(db_url: str, document_id: str) -> DocumentSnapshot | None:
             doc_form=document.doc_form,
             indexing_technique=dataset.indexing_technique or "high_quality",
             embedding=embedding_model(session, dataset),
+            total_segments=document.total_segments,
         )
 
 
@@ -299,9 +301,15 @@ def mark_indexed(
             .where(col(DocumentSegment.id).in_(segment_ids))
             .values(status="completed", completed_at=now, indexing_at=now, error=None)
         )
-        document.completed_segments = min(
-            document.total_segments, document.completed_segments + len(segment_ids)
-        )
+        # Counted, not added: two attempts marking the same batch count it once.
+        document.completed_segments = session.exec(
+            select(func.count())
+            .select_from(DocumentSegment)
+            .where(
+                DocumentSegment.document_id == document_id,
+                DocumentSegment.status == "completed",
+            )
+        ).one()
         document.updated_at = now
         status = document.indexing_status
         session.add(document)

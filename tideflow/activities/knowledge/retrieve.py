@@ -66,8 +66,18 @@ def _settings_of(
             )
     try:
         merged["top_k"] = max(1, int(merged["top_k"]))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _bad(f"{request.caller}: retrieval_model.top_k: expected an integer") from None
+    if merged.get("reranking_mode") == "weighted_score":
+        _weights(merged)  # checked even when no dataset ends up searched both ways
+    if merged.get("score_threshold_enabled"):
+        raw = merged.get("score_threshold")
+        try:
+            merged["score_threshold"] = float(raw if raw is not None else 0.0)
+        except (TypeError, ValueError, OverflowError):
+            raise _bad(
+                f"{request.caller}: retrieval_model.score_threshold: expected a number, got {raw!r}"
+            ) from None
     return merged
 
 
@@ -96,7 +106,8 @@ async def knowledge_retrieve(request: RetrieveInput) -> RetrieveResult:
     result = RetrieveResult(search_method=str(config["search_method"]))
     if not request.query.strip() or not scopes:
         return result
-    limit = max(config["top_k"] * 4, 20)
+    # Candidates per search (fusion and rerank pick from them), bounded for a huge top_k.
+    limit = min(max(config["top_k"] * 4, 20), 1000)
     hits: list[Hit] = []
     store = await asyncio.to_thread(vector_store, settings)
     embedders: dict[tuple[str, str], Embedder] = {}
@@ -115,8 +126,14 @@ async def knowledge_retrieve(request: RetrieveInput) -> RetrieveResult:
     hits.sort(key=lambda hit: hit.score, reverse=True)
     hits = await _rerank(settings, request, config, hits, limit)
     threshold = config["score_threshold"] if config.get("score_threshold_enabled") else None
-    hits = threshold_top_k(hits, config["top_k"], threshold)
-    result.records = await asyncio.to_thread(_records, settings, hits, request.count_hits)
+    hits = threshold_top_k(hits, len(hits), threshold)
+    # top_k counts segments that still exist: a point whose rows were deleted a moment ago
+    # (a re-index or delete under way) takes no place.
+    records = await asyncio.to_thread(_records, settings, hits)
+    result.records = records[: config["top_k"]]
+    if request.count_hits and result.records:
+        kept = [record.segment_id for record in result.records]
+        await asyncio.to_thread(search_records.count_hits, settings.db_url, kept)
     return result
 
 
@@ -164,11 +181,32 @@ async def _search_dataset(
     if method != "hybrid_search":
         return dense_hits or text_hits
     if config.get("reranking_mode") == "weighted_score":
-        weights = as_dict(config.get("weights"))
-        vector_weight = float(as_dict(weights.get("vector_setting")).get("vector_weight", 0.7))
-        keyword_weight = float(as_dict(weights.get("keyword_setting")).get("keyword_weight", 0.3))
+        vector_weight, keyword_weight = _weights(config)
         return fuse_weighted(dense_hits, text_hits, vector_weight, keyword_weight)
     return fuse_rrf([dense_hits, text_hits])
+
+
+def _weights(config: Mapping[str, Any]) -> tuple[float, float]:
+    """Hybrid search's (vector, keyword) weights: numbers from 0 to 1 (Dify's defaults 0.7
+    and 0.3); anything else is a bad request naming the field."""
+    weights = as_dict(config.get("weights"))
+    found: list[float] = []
+    for setting, name, default in (
+        ("vector_setting", "vector_weight", 0.7),
+        ("keyword_setting", "keyword_weight", 0.3),
+    ):
+        raw = as_dict(weights.get(setting)).get(name, default)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            value = -1.0
+        if isinstance(raw, bool) or not 0 <= value <= 1:
+            raise _bad(
+                f"retrieval_model.weights.{setting}.{name}: expected a number from 0 to 1, "
+                f"got {raw!r}"
+            )
+        found.append(value)
+    return found[0], found[1]
 
 
 def _rerank_model(config: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -203,7 +241,7 @@ async def _rerank(
     return [Hit(candidates[i].id, score, candidates[i].payload) for i, score in ranked]
 
 
-def _records(settings: Settings, hits: list[Hit], count_hits: bool) -> list[RetrievedSegment]:
+def _records(settings: Settings, hits: list[Hit]) -> list[RetrievedSegment]:
     """One record per segment (child hits gather under their parent, scored by the best)."""
     order: dict[str, float] = {}
     child_scores: dict[str, float] = {}
@@ -212,7 +250,7 @@ def _records(settings: Settings, hits: list[Hit], count_hits: bool) -> list[Retr
         order.setdefault(segment_id, hit.score)
         if hit.payload.get("child_id"):
             child_scores[str(hit.payload["child_id"])] = hit.score
-    rows = search_records.segment_rows(settings.db_url, list(order), list(child_scores), count_hits)
+    rows = search_records.segment_rows(settings.db_url, list(order), list(child_scores))
     records: list[RetrievedSegment] = []
     for segment_id, score in order.items():
         row = rows.get(segment_id)

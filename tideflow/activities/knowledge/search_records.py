@@ -95,11 +95,21 @@ class SegmentRow:
     children: dict[str, ChildChunk]
 
 
+def count_hits(db_url: str, segment_ids: Sequence[str]) -> None:
+    """One more hit for each of these segments (Dify's hit_count)."""
+    with Session(get_engine(db_url)) as session:
+        session.exec(
+            update(DocumentSegment)
+            .where(col(DocumentSegment.id).in_(segment_ids))
+            .values(hit_count=DocumentSegment.hit_count + 1)
+        )
+        session.commit()
+
+
 def segment_rows(
-    db_url: str, segment_ids: Sequence[str], child_ids: Sequence[str], count_hits: bool
+    db_url: str, segment_ids: Sequence[str], child_ids: Sequence[str]
 ) -> dict[str, SegmentRow]:
-    """The rows of hit segments by id (deleted ones are missing); bumps their hit counts."""
-    # Rows stay readable after the commit below and the session's end.
+    """The rows of hit segments by id (deleted ones are missing)."""
     with Session(get_engine(db_url), expire_on_commit=False) as session:
         segments = list(
             session.exec(select(DocumentSegment).where(col(DocumentSegment.id).in_(segment_ids)))
@@ -129,11 +139,4 @@ def segment_rows(
             for s in segments
             if s.document_id in documents
         }
-        if count_hits and rows:
-            session.exec(
-                update(DocumentSegment)
-                .where(col(DocumentSegment.id).in_(list(rows)))
-                .values(hit_count=DocumentSegment.hit_count + 1)
-            )
-            session.commit()
         return rows

@@ -247,12 +247,15 @@ class VectorStore:
         with self._create_lock:
             if self._client.collection_exists(name):
                 existing = self._dense_size(name)
-                if size is None or existing is not None:
+                if size is None or existing == size:
                     return existing
+                # Vectors of another size (or none before): an empty collection is made
+                # again (a re-index after a model change); one holding points is refused.
                 if self._client.count(name, exact=True).count:
+                    made = f"vectors of size {existing}" if existing else "no dense vectors"
                     raise ValueError(
-                        f"points: vectors given, but dataset {dataset_id}'s collection was made "
-                        "without dense vectors (no embedding model); drop it and re-index"
+                        f"points: vectors of size {size}, but dataset {dataset_id}'s collection "
+                        f"holds {made}; drop it and re-index"
                     )
                 self._client.delete_collection(name)
             vectors = (

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -64,6 +64,18 @@ class DocumentOptions(BaseModel):
     embedding_model: str | None = Field(default=None, max_length=255)
     embedding_model_provider: str | None = Field(default=None, max_length=255)
     original_document_id: str | None = None
+
+    @field_validator("original_document_id")
+    @classmethod
+    def _no_replacement_by_create(cls, value: str | None) -> str | None:
+        # Dify's create-with-original replaces that document; refused rather than adding a
+        # second copy of it.
+        if value:
+            raise ValueError(
+                "replacing a document through create is not supported: use "
+                "documents/{document_id}/update-by-text or update-by-file"
+            )
+        return value
 
 
 class TextDocumentBody(DocumentOptions):
@@ -187,7 +199,9 @@ def new_batch() -> str:
 
 def reset_for_reindex(document: DatasetDocument) -> None:
     """A new generation waiting to be ingested: an older run's writes are refused."""
-    document.generation += 1
+    # In SQL (generation = generation + 1): two requests at once both move it on, so the
+    # run each of them replaces sees a generation that is not its own.
+    document.generation = DatasetDocument.generation + 1  # pyright: ignore[reportAttributeAccessIssue]
     document.indexing_status = "waiting"
     document.error = None
     for stamp in STAGE_STAMPS:
@@ -201,13 +215,14 @@ async def begin_ingestion(
     documents: Sequence[DatasetDocument],
     *,
     reparse: bool,
+    resplit: bool = True,
 ) -> None:
     """Start the (committed) documents' ingestion; a document whose run could not be started
     is marked ``error`` and the answer is 503."""
     failed: list[str] = []
     for document in documents:
         try:
-            await start_ingestion(client, settings, [document], reparse=reparse)
+            await start_ingestion(client, settings, [document], reparse=reparse, resplit=resplit)
         except RPCError as err:
             document.indexing_status = "error"
             document.error = f"could not start the ingestion: {err}"

@@ -31,7 +31,12 @@ from tideflow.platform.db.crud import datasets as dataset_crud
 from tideflow.platform.db.crud.dataset_documents import IN_PROGRESS_STATES
 from tideflow.platform.db.ids import utcnow
 from tideflow.platform.db.knowledge_models import Dataset, DatasetDocument
-from tideflow.platform.knowledge import run_vector_op, signal_ingestion, stop_ingestion
+from tideflow.platform.knowledge import (
+    ingestion_running,
+    run_vector_op,
+    signal_ingestion,
+    stop_ingestion,
+)
 
 router = APIRouter(tags=["knowledge: documents"])
 
@@ -196,18 +201,24 @@ async def retry_documents(
     settings: SettingsDep,
     client: TemporalClientDep,
 ) -> Response:
-    """Ingest again documents whose ingestion failed or was paused."""
+    """Ingest again documents whose ingestion failed, was paused, or stopped without an end
+    (no run going: say a worker pool gone for longer than the retries last). Segments already
+    made are kept, and their embedded batches are not embedded again."""
     if not body.document_ids:
         raise invalid_param("document_ids: name at least one document")
     documents = _documents(session, dataset, body.document_ids)
     for document in documents:
-        if document.indexing_status not in ("error", "paused"):
+        status = document.indexing_status
+        stuck = status not in ("error", "paused", "completed") and not (
+            await ingestion_running(client, document.id)
+        )
+        if status not in ("error", "paused") and not stuck:
             raise invalid_param(
-                f"document_ids: document {document.id} ({document.name}) is "
-                f"{document.indexing_status}; only failed or paused documents are retried"
+                f"document_ids: document {document.id} ({document.name}) is {status}; only "
+                "failed, paused or stalled documents are retried"
             )
     for document in documents:
         reset_for_reindex(document)
     document_crud.save_documents(session, documents)
-    await begin_ingestion(client, settings, session, documents, reparse=False)
+    await begin_ingestion(client, settings, session, documents, reparse=False, resplit=False)
     return Response(status_code=204)

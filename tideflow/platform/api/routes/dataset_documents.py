@@ -185,6 +185,10 @@ async def create_by_file(
     return {"document": documents_view(session, dataset, documents)[0], "batch": batch}
 
 
+# Files one console upload may carry (Dify's BATCH_UPLOAD_LIMIT); each is read whole.
+MAX_BATCH_FILES = 20
+
+
 @console_router.post("/datasets/{dataset_id}/documents")
 async def create_from_files(
     dataset: TenantDataset,
@@ -197,6 +201,11 @@ async def create_from_files(
 ) -> dict[str, Any]:
     """The console's upload: several ``files`` in one batch, a document (and an ingestion
     run) per file: ``{dataset, documents, batch}``."""
+    if len(files) > MAX_BATCH_FILES:
+        raise invalid_param(
+            f"files: at most {MAX_BATCH_FILES} files per upload (Dify's batch limit), "
+            f"got {len(files)}"
+        )
     options = parse_options(data)
     sources = [await _read_upload(f, settings, f"files[{i}]") for i, f in enumerate(files)]
     documents, batch = await _create(

@@ -160,7 +160,7 @@ def _typed(field: DatasetMetadataField, value: Any, where: str) -> Any:
         return str(value)
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # an integer too large for a float overflows
         number = math.nan
     if not math.isfinite(number):
         raise invalid_param(f"{where}: field {field.name} takes a number, not {value!r}")

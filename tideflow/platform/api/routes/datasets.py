@@ -187,6 +187,7 @@ async def update_dataset(
         documents = document_crud.all_documents(session, dataset)
         for document in documents:
             reset_for_reindex(document)
+        segment_crud.mark_dataset_unindexed(session, dataset.id)
         document_crud.save_documents(session, documents)
         # The old vectors (maybe of another size) go with the old model: every document's
         # runs of the old generation stop first, then the collection is dropped.

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func
+from sqlalchemy import ColumnElement, delete, func, update
 from sqlmodel import Session, col, select
 
 from tideflow.platform.db.ids import utcnow
@@ -234,3 +234,13 @@ def delete_child_chunk(session: Session, chunk: ChildChunk) -> None:
     """Delete a child chunk."""
     session.delete(chunk)
     session.commit()
+
+
+def mark_dataset_unindexed(session: Session, dataset_id: str) -> None:
+    """Every segment of the dataset is to be embedded again (its embedding model changed);
+    committed with the caller's next commit."""
+    session.exec(
+        update(DocumentSegment)
+        .where(col(DocumentSegment.dataset_id) == dataset_id)
+        .values(status="waiting", completed_at=None)
+    )
