@@ -23,6 +23,7 @@ from tideflow.activities.heartbeat import node_attempts
 from tideflow.platform.settings import Settings
 from tideflow.platform.temporal import PASSTHROUGH_MODULES, TideflowTemporal
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
+from tideflow.workflows.ingestion import DocumentIngestionWorkflow
 from tideflow.workflows.interpreter import GraphWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -194,7 +195,7 @@ async def test_replay_saved_histories() -> None:
     files = sorted(HISTORIES.glob("*.json"))
     assert len(files) >= 5, "the committed histories are missing"
     replayer = Replayer(
-        workflows=[GraphWorkflow],
+        workflows=[GraphWorkflow, DocumentIngestionWorkflow],
         data_converter=pydantic_data_converter,
         workflow_runner=_sandbox_runner(),
     )
