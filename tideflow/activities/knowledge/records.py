@@ -106,10 +106,23 @@ def load_document(db_url: str, document_id: str) -> DocumentSnapshot | None:
 
 
 def _current(session: Session, document_id: str, generation: int) -> DatasetDocument | None:
-    document = session.get(DatasetDocument, document_id, with_for_update=True)
-    if document is None or document.generation != generation:
+    """The document, locked for this transaction, when it is still at ``generation``.
+
+    The check is a write (``UPDATE ... WHERE generation = :g``), so it takes the row's write
+    lock at once: on SQLite a plain read would not, and a re-index committed between the
+    read and this transaction's write would be overwritten.
+    """
+    claimed = session.exec(
+        update(DatasetDocument)
+        .where(
+            col(DatasetDocument.id) == document_id,
+            col(DatasetDocument.generation) == generation,
+        )
+        .values(updated_at=utcnow())
+    )
+    if claimed.rowcount != 1:
         return None
-    return document
+    return session.get(DatasetDocument, document_id, populate_existing=True)
 
 
 def is_current(db_url: str, document_id: str, generation: int) -> bool:

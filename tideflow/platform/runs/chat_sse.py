@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.platform.runs.sse import DifyEventTranslator, created_at, mask_secrets
@@ -41,6 +41,7 @@ class ChatEventTranslator(DifyEventTranslator):
 
     message_id: str = ""
     conversation_id: str = ""
+    cites_knowledge: ClassVar[bool] = True
 
     def translate(self, event: RunEvent) -> dict[str, Any] | None:
         """Workflow events as for a workflow app; answer text only as ``message`` events."""

@@ -407,6 +407,15 @@ class RunService:
             log.warning("cannot read the token stream of run %s: %s", run_id, err)
             return []
 
+    async def _cited(self, run_id: str) -> list[Any]:
+        """The knowledge chunks the run's LLM nodes cited (none while the database cannot
+        be read: the answer stands without its citations)."""
+        try:
+            return (await self.db(crud.retriever_resources, [run_id]))[run_id]
+        except SQLAlchemyError as err:
+            log.warning("cannot read the citations of run %s: %s", run_id, err)
+            return []
+
     async def _closing_lines(
         self,
         row: WorkflowRun,
@@ -417,8 +426,8 @@ class RunService:
         """``workflow_finished`` (with the event id) and what the translator puts around it,
         once the run's end is projected (the record gives what the event does not)."""
         ended = await self.wait(row)
-        cited = await self.db(crud.retriever_resources, [ended.id])
-        translator.retriever_resources = cited[ended.id]
+        if translator.cites_knowledge:
+            translator.retriever_resources = await self._cited(ended.id)
         payload = translator.finished(finished, run_data(ended, translator.secrets).model_dump())
         lines: list[str] = []
         for item in translator.closing(payload, ended):

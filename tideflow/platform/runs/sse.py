@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from tideflow.platform.db.models import WorkflowRun
 from tideflow.workflows.engine.models import RunEvent
@@ -66,9 +66,10 @@ class DifyEventTranslator:
     workflow_id: str
     plan: ExecutionPlan | None
     secrets: tuple[str, ...] = ()
-    # The knowledge chunks the run's LLM nodes cited, set once the run has ended (a chat
-    # answer's message_end lists them).
+    # The knowledge chunks the run's LLM nodes cited, set once the run has ended when
+    # ``cites_knowledge`` (a chat answer's message_end lists them).
     retriever_resources: list[Any] = field(default_factory=list[Any])
+    cites_knowledge: ClassVar[bool] = False
     # The node_started data of each node's latest execution (node_retry carries none of it).
     _started: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
 
