@@ -8,6 +8,7 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
 
 from tideflow.platform.settings import Settings
@@ -38,6 +39,7 @@ def registered_workflows() -> Sequence[type]:
 
 def registered_activities() -> Sequence[Any]:
     """Activity functions this worker serves."""
+    from tideflow.activities.agent_tools import describe_agent_tools
     from tideflow.activities.code import run_code
     from tideflow.activities.document import extract_document
     from tideflow.activities.http import http_request
@@ -53,8 +55,9 @@ def registered_activities() -> Sequence[Any]:
     from tideflow.activities.llm.activity import check_model_credentials, llm_invoke
     from tideflow.activities.ping import ping
     from tideflow.activities.scheduled import finish_scheduled_run, open_scheduled_run
+    from tideflow.activities.tools import tool_invoke
 
-    return [
+    builtin: list[Any] = [
         run_code,
         extract_document,
         http_request,
@@ -71,7 +74,38 @@ def registered_activities() -> Sequence[Any]:
         set_dataset_document_status,
         knowledge_retrieve,
         knowledge_vector_op,
+        tool_invoke,
+        describe_agent_tools,
     ]
+    return [*builtin, *node_plugin_activities(builtin)]
+
+
+def node_plugin_activities(taken: Sequence[Any]) -> list[Any]:
+    """The ``ACTIVITIES`` of the node plugins in use (``tideflow.workflows.nodes.NODE_PLUGINS``).
+
+    One that is not an ``@activity.defn`` function, or is named like an activity of ``taken``
+    or of another plugin, is left out and logged: the worker would refuse to start on it.
+    """
+    from tideflow.workflows.nodes import NODE_PLUGINS
+
+    names = {_activity_name(fn) for fn in taken}
+    found: list[Any] = []
+    for plugin_name, plugin in NODE_PLUGINS.items():
+        for fn in getattr(plugin, "ACTIVITIES", ()):
+            name = _activity_name(fn)
+            if name is None or name in names:
+                why = "not a named @activity.defn" if name is None else "its name is taken"
+                log.error("node plugin %s: activity %r skipped: %s", plugin_name, fn, why)
+                continue
+            names.add(name)
+            found.append(fn)
+    return found
+
+
+def _activity_name(fn: Any) -> str | None:
+    # The SDK keeps an activity's definition private; its name is what the worker registers.
+    definition = activity._Definition.from_callable(fn)  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType]
+    return definition.name if definition is not None else None
 
 
 async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0) -> Client:

@@ -272,9 +272,8 @@ def test_agent_keeps_strategy_tools_model_and_instruction_for_the_agent_node() -
     assert tool["tool_parameters"] == {"format": "%Y-%m-%d", "timezone": "UTC"}
     assert params["datasets"]["value"] == ["7b2c8a4e-0000-4000-8000-000000000001"]
     assert app.node_map()["answer"].data["answer"] == "{{#agent.text#}}"
-    # Until the agent node is implemented it is reported like any other such node.
-    (problem,) = validate_app(app)
-    assert problem.node_id == "agent" and "not implemented yet" in problem.message
+    # The agent runs: only its tools must be installed (time is built in).
+    assert validate_app(app) == []
     assert validate_app(app, mock_external=True) == []
 
 

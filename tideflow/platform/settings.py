@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     # Largest file accepted into a dataset (Dify's 15 MB upload limit).
     dataset_file_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
 
+    # Third-party plugins (entry points, see tideflow.plugins.registry) that may load: their
+    # entry-point or distribution names, "*" for all. Tideflow's own always load.
+    plugins_allow: list[str] = Field(default_factory=list[str])
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:

@@ -105,7 +105,7 @@ class DifyEventTranslator:
             body = {"text": data.get("text", ""), "from_variable_selector": selector}
         elif name.startswith(("iteration_", "loop_")):
             body = self._container(event)
-        elif name in _FORM_EVENTS:
+        elif name in _FORM_EVENTS or name == "agent_log":
             body = {"node_id": event.node_id, **data}
         elif name == "workflow_paused":
             body = self._paused(event)

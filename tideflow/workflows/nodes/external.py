@@ -13,14 +13,6 @@ from tideflow.workflows.nodes.spec import NodeSpec
 _USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
 
 
-def _tool_mock(_data: dict[str, Any]) -> dict[str, Any]:
-    return {"text": "", "files": [], "json": [{"data": []}]}
-
-
-def _agent_mock(_data: dict[str, Any]) -> dict[str, Any]:
-    return {"text": "", "usage": dict(_USAGE), "files": [], "json": []}
-
-
 def _retrieval_mock(_data: dict[str, Any]) -> dict[str, Any]:
     return {"result": []}
 
@@ -51,8 +43,6 @@ def _later(
 
 SPECS = [
     _later("knowledge-retrieval-v2", _fixed("result"), _retrieval_mock),
-    _later("tool", _unknown, _tool_mock),
-    _later("agent", _unknown, _agent_mock),
     _later("trigger-plugin"),
     _later("knowledge-index", _fixed()),
     _later("datasource"),

@@ -1,0 +1,1 @@
+"""Tests of the plugin registry, with a real installable third-party plugin (example_plugin/)."""

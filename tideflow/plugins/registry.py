@@ -1,0 +1,79 @@
+"""Plugins found through entry points: the built-ins register the same way as third parties.
+
+A plugin is an installed distribution that declares entry points in one of ``GROUPS``, e.g. in
+its ``pyproject.toml``::
+
+    [project.entry-points."tideflow.tools"]
+    shout = "tideflow_example_plugin.tools:PROVIDER"
+
+``plugins(group)`` loads every entry point of the group, by entry-point name. Tideflow's own
+entry points (distribution ``tideflow``) always load; others load only when
+``TIDEFLOW_PLUGINS_ALLOW`` lists their entry-point name or their distribution name (``*``
+allows every installed plugin). A plugin that fails to import is left out and logged: one
+broken package does not stop the worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger("tideflow.plugins")
+
+GROUPS = (
+    "tideflow.nodes",
+    "tideflow.tools",
+    "tideflow.vector_stores",
+    "tideflow.parsers",
+    "tideflow.model_providers",
+)
+BUILTIN_DISTRIBUTION = "tideflow"
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def allowed(entry_name: str, distribution: str, allow: Sequence[str]) -> bool:
+    """Whether an entry point of ``distribution`` may load under the allow-list."""
+    if _normalise(distribution) == BUILTIN_DISTRIBUTION:
+        return True
+    wanted = {_normalise(item) for item in allow}
+    return "*" in wanted or _normalise(entry_name) in wanted or _normalise(distribution) in wanted
+
+
+@functools.cache
+def plugins(group: str, allow: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The loaded objects of ``group``'s allowed entry points, by entry-point name (cached;
+    ``allow`` defaults to the settings' allow-list)."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown plugin group {group!r}; expected one of {GROUPS}")
+    if allow is None:
+        from tideflow.platform.settings import get_settings
+
+        allow = tuple(get_settings().plugins_allow)
+    found: dict[str, Any] = {}
+    for entry in importlib.metadata.entry_points(group=group):
+        distribution = entry.dist.name if entry.dist is not None else ""
+        if not allowed(entry.name, distribution, allow):
+            log.debug(
+                "plugin %s (%s) not in TIDEFLOW_PLUGINS_ALLOW: skipped", entry.name, distribution
+            )
+            continue
+        try:
+            found[entry.name] = entry.load()
+        except Exception as exc:  # a broken plugin must not stop the process
+            log.error("plugin %s (%s) failed to load: %s", entry.name, distribution, exc)
+    return found
+
+
+def installed(group: str) -> list[tuple[str, str]]:
+    """(entry-point name, distribution) of every installed entry point of ``group``, allowed
+    or not (for the console's plugin list)."""
+    return [
+        (entry.name, entry.dist.name if entry.dist is not None else "")
+        for entry in importlib.metadata.entry_points(group=group)
+    ]
