@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+from tests.activities.support import apply_settings
+from tests.fakes.openai_server import FakeLLMServer
 from tideflow.activities.files import save_file
 from tideflow.activities.knowledge.models import (
     INGESTION_WORKFLOW,
@@ -20,9 +24,10 @@ from tideflow.activities.knowledge.models import (
 )
 from tideflow.activities.knowledge.vector_store import close_vector_stores
 from tideflow.platform.db.knowledge_models import Dataset, DatasetDocument, DocumentSegment
+from tideflow.platform.db.migrate import upgrade_database
 from tideflow.platform.db.models import Tenant
 from tideflow.platform.db.session import get_engine
-from tideflow.platform.settings import Settings
+from tideflow.platform.settings import Settings, get_settings
 from tideflow.platform.temporal import TideflowTemporal
 from tideflow.worker import registered_activities, registered_workflows
 
@@ -127,6 +132,22 @@ async def wait_for(settings: Settings, document_id: str, predicate: Any, timeout
             f"document stayed {row.indexing_status} {row.completed_segments}/{row.total_segments}"
         )
         await asyncio.sleep(0.05)
+
+
+@contextmanager
+def gateway_settings(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, fake_llm: FakeLLMServer, **env: str
+) -> Iterator[Settings]:
+    """Settings of a knowledge test: its own data dir and database, every model call to the
+    fake server; the vector store closed and the settings restored after."""
+    settings = apply_settings(monkeypatch, data_dir, model_gateway_url=fake_llm.base_url, **env)
+    upgrade_database(settings.db_url)
+    try:
+        yield settings
+    finally:
+        close_vector_stores()
+        monkeypatch.undo()
+        get_settings.cache_clear()
 
 
 @asynccontextmanager

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +23,7 @@ from tests.activities.support import apply_settings, running_server
 from tests.fakes.openai_server import FakeLLMServer, Reply
 from tests.runtime.graphs import chain, end, node
 from tests.runtime.support import plan_from_graph
-from tests.runtime.test_worker_crash import _descendants, _kill
+from tests.runtime.worker_process import kill_tree, worker_process
 from tideflow.local_run import graph_worker
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
@@ -166,22 +163,6 @@ async def test_an_unavailable_strategy_is_refused_naming_it(
     assert "agent strategy TOD" in (result.error or "")
 
 
-# Worker A: every workflow and activity of the worker process, in a process of its own.
-WORKER_A = """
-import asyncio, sys
-from temporalio.client import Client
-from tideflow.local_run import graph_worker
-from tideflow.platform.settings import get_settings
-from tideflow.platform.temporal import DATA_CONVERTER
-
-async def main() -> None:
-    client = await Client.connect(sys.argv[1], data_converter=DATA_CONVERTER)
-    await graph_worker(client, get_settings(), sys.argv[2]).run()
-
-asyncio.run(main())
-"""
-
-
 async def test_a_killed_agent_resumes_without_repeating_its_tool_call(
     temporal_env: WorkflowEnvironment,
     task_queue: str,
@@ -198,12 +179,7 @@ async def test_a_killed_agent_resumes_without_repeating_its_tool_call(
         Reply(text="Answered after the restart."),
     )
     target = client.service_client.config.target_host
-    worker_a = subprocess.Popen(
-        [sys.executable, "-c", WORKER_A, target, task_queue],
-        env=dict(os.environ),
-        start_new_session=True,
-    )
-    try:
+    with worker_process(target, task_queue) as worker_a:
         handle = await client.start_workflow(
             GraphWorkflow.run,
             _agent_graph("function_calling"),
@@ -215,12 +191,7 @@ async def test_a_killed_agent_resumes_without_repeating_its_tool_call(
                 break
             await asyncio.sleep(0.1)
         assert _page_visits() == 1 and len(fake_llm.chat_requests()) == 2
-        _kill({worker_a.pid} | _descendants(worker_a.pid))
-        worker_a.wait(timeout=10)
-    finally:
-        if worker_a.poll() is None:
-            _kill({worker_a.pid} | _descendants(worker_a.pid))
-            worker_a.wait(timeout=10)
+        kill_tree(worker_a)
     async with graph_worker(client, settings, task_queue):
         result: Any = await asyncio.wait_for(handle.result(), 120)
     assert result.status == "succeeded", result.error

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,25 +13,24 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.activities.support import apply_settings
 from tests.fakes.openai_server import FakeLLMServer
 from tests.runtime.knowledge_support import (
     document_row,
+    gateway_settings,
     knowledge_worker,
     make_document,
     segments,
     start_ingestion,
     wait_for,
 )
-from tests.runtime.test_worker_crash import _descendants, _kill
+from tests.runtime.worker_process import kill_tree, worker_process
 from tideflow.activities.knowledge.models import (
     RETRIEVE_WORKFLOW,
     RetrieveInput,
     RetrieveResult,
 )
-from tideflow.activities.knowledge.vector_store import close_vector_stores, open_vector_store
-from tideflow.platform.db.migrate import upgrade_database
-from tideflow.platform.settings import Settings, get_settings
+from tideflow.activities.knowledge.vector_store import open_vector_store
+from tideflow.platform.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -56,17 +53,8 @@ RULE = {
 def settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_llm: FakeLLMServer
 ) -> Iterator[Settings]:
-    settings = apply_settings(
-        monkeypatch,
-        tmp_path,
-        model_gateway_url=fake_llm.base_url,
-        embedding_batch_size="4",
-    )
-    upgrade_database(settings.db_url)
-    yield settings
-    close_vector_stores()
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with gateway_settings(monkeypatch, tmp_path, fake_llm, embedding_batch_size="4") as settings:
+        yield settings
 
 
 async def _retrieve(client: Client, task_queue: str, request: RetrieveInput) -> RetrieveResult:
@@ -164,26 +152,6 @@ def _embedding_inputs(fake_llm: FakeLLMServer) -> list[list[str]]:
     return [r.json["input"] for r in fake_llm.requests if r.path.endswith("/embeddings")]
 
 
-# Worker A: the real worker's workflows and activities, in a process of its own so it can die.
-WORKER_A = """
-import asyncio, sys
-from temporalio.client import Client
-from tideflow.platform.settings import get_settings
-from tideflow.platform.temporal import DATA_CONVERTER, TideflowTemporal
-from tideflow.worker import registered_activities, registered_workflows
-
-async def main() -> None:
-    client = await Client.connect(sys.argv[1], data_converter=DATA_CONVERTER)
-    worker = TideflowTemporal(get_settings()).worker(
-        client, workflows=registered_workflows(), activities=registered_activities(),
-        task_queue=sys.argv[2],
-    )
-    await worker.run()
-
-asyncio.run(main())
-"""
-
-
 async def test_a_worker_killed_mid_embedding_resumes_at_the_last_finished_batch(
     temporal_env: WorkflowEnvironment, task_queue: str, settings: Settings, fake_llm: FakeLLMServer
 ) -> None:
@@ -191,20 +159,10 @@ async def test_a_worker_killed_mid_embedding_resumes_at_the_last_finished_batch(
     fake_llm.embedding_delay_s = 0.25
     document = make_document(settings, TEXT.encode(), process_rule=RULE)
     target = client.service_client.config.target_host
-    worker_a = subprocess.Popen(
-        [sys.executable, "-c", WORKER_A, target, task_queue],
-        env=dict(os.environ),
-        start_new_session=True,
-    )
-    try:
+    with worker_process(target, task_queue) as worker_a:
         handle = await start_ingestion(client, task_queue, document)
         await wait_for(settings, document.id, lambda r: r.completed_segments >= 8, 90)
-        _kill({worker_a.pid} | _descendants(worker_a.pid))
-        worker_a.wait(timeout=10)
-    finally:
-        if worker_a.poll() is None:
-            _kill({worker_a.pid} | _descendants(worker_a.pid))
-            worker_a.wait(timeout=10)
+        kill_tree(worker_a)
     done_at_kill = document_row(settings, document.id).completed_segments
     embedded_at_kill = fake_llm.embedded_texts
     requests_at_kill = len(_embedding_inputs(fake_llm))

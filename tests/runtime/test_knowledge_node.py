@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.activities.support import apply_settings
 from tests.fakes.openai_server import FakeLLMServer
 from tests.runtime.graphs import chain, end, node
-from tests.runtime.knowledge_support import knowledge_worker, make_document, start_ingestion
+from tests.runtime.knowledge_support import (
+    gateway_settings,
+    knowledge_worker,
+    make_document,
+    start_ingestion,
+)
 from tests.runtime.support import plan_from_graph
-from tideflow.activities.knowledge.vector_store import close_vector_stores
-from tideflow.platform.db.migrate import upgrade_database
-from tideflow.platform.settings import Settings, get_settings
+from tideflow.platform.settings import Settings
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
 from tideflow.workflows.interpreter import GraphWorkflow
 
@@ -38,12 +40,8 @@ def settings(
 ) -> Iterator[Settings]:
     fake_llm.embedding_mode = "bow"
     fake_llm.embedding_dim = 256
-    settings = apply_settings(monkeypatch, tmp_path, model_gateway_url=fake_llm.base_url)
-    upgrade_database(settings.db_url)
-    yield settings
-    close_vector_stores()
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with gateway_settings(monkeypatch, tmp_path, fake_llm) as settings:
+        yield settings
 
 
 def _graph(dataset_id: str, retrieval: dict[str, object]) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]

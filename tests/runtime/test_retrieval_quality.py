@@ -14,13 +14,15 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.activities.support import apply_settings
 from tests.fakes.openai_server import FakeLLMServer
-from tests.runtime.knowledge_support import knowledge_worker, make_document, start_ingestion
+from tests.runtime.knowledge_support import (
+    gateway_settings,
+    knowledge_worker,
+    make_document,
+    start_ingestion,
+)
 from tideflow.activities.knowledge.models import RETRIEVE_WORKFLOW, RetrieveInput, RetrieveResult
-from tideflow.activities.knowledge.vector_store import close_vector_stores
-from tideflow.platform.db.migrate import upgrade_database
-from tideflow.platform.settings import Settings, get_settings
+from tideflow.platform.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -107,12 +109,8 @@ def settings(
 ) -> Iterator[Settings]:
     fake_llm.embedding_mode = "bow"
     fake_llm.embedding_dim = 512
-    settings = apply_settings(monkeypatch, tmp_path, model_gateway_url=fake_llm.base_url)
-    upgrade_database(settings.db_url)
-    yield settings
-    close_vector_stores()
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    with gateway_settings(monkeypatch, tmp_path, fake_llm) as settings:
+        yield settings
 
 
 async def _search(

@@ -8,9 +8,6 @@ retried attempt up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.activities.support import apply_settings
 from tests.runtime.graphs import START, chain, end, node
 from tests.runtime.support import plan_from_graph
+from tests.runtime.worker_process import kill_tree
 from tideflow.local_run import graph_worker
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.workflows.engine import context
@@ -89,32 +87,6 @@ async def _activity_started(handle: WorkflowHandle[Any, GraphRunResult], timeout
     return False
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (the sandbox processes of worker A)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _kill(pids: set[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 async def test_run_survives_its_worker_dying_mid_activity(
     temporal_env: WorkflowEnvironment,
     task_queue: str,
@@ -134,12 +106,10 @@ async def test_run_survives_its_worker_dying_mid_activity(
         assert await _activity_started(handle, 60), "worker A never started the code node"
         await asyncio.sleep(1.0)  # well inside the 4 s sleep: the sandbox is running
         # The worker dies without a word: only the missing heartbeats tell Temporal.
-        _kill({worker_a.pid} | _descendants(worker_a.pid))
-        worker_a.wait(timeout=10)
+        kill_tree(worker_a)
     finally:
         if worker_a.poll() is None:
-            _kill({worker_a.pid} | _descendants(worker_a.pid))
-            worker_a.wait(timeout=10)
+            kill_tree(worker_a)
     async with graph_worker(client, settings, task_queue):
         result = await asyncio.wait_for(handle.result(), 60)
         history = await handle.fetch_history()
