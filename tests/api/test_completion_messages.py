@@ -220,21 +220,41 @@ async def test_console_export_and_draft_of_a_chatbot(api: Api) -> None:
     assert types == ["start", "llm", "answer"]
 
 
-async def test_agent_app_imports_but_waits_for_the_agent_node(api: Api) -> None:
+async def test_agent_app_publishes_and_answers_when_streamed(
+    api: Api, gateway: FakeLLMServer
+) -> None:
     response = await api.http.post(
         "/console/api/apps/imports", json={"yaml_content": AGENT}, headers=api.console
     )
     assert response.status_code == 201, response.text
     assert response.json()["app_mode"] == "agent-chat"
-    (problem,) = response.json()["problems"]
-    assert problem["node_id"] == "agent" and "not implemented yet" in problem["message"]
+    assert response.json()["problems"] == []  # the agent node runs; its tool (time) is built in
     app_id = response.json()["app_id"]
     published = await api.http.post(
         f"/console/api/apps/{app_id}/workflows/publish", headers=api.console
     )
-    assert published.status_code == 400 and "agent" in published.json()["message"]
+    assert published.status_code == 201, published.text
     key = await api.app_key(app_id)
     blocking = await api.http.post(
         "/v1/chat-messages", json={"query": "hi", "inputs": {}, "user": "u"}, headers=key
     )
     assert blocking.status_code == 400 and "blocking" in blocking.json()["message"]
+    gateway.script(Reply(text="It is Monday."), times=1)
+    streamed = await api.http.post(
+        "/v1/chat-messages",
+        json={
+            "query": "what day is it?",
+            "inputs": {"name": "Ada"},
+            "user": "u",
+            "response_mode": "streaming",
+        },
+        headers=key,
+    )
+    assert streamed.status_code == 200, streamed.text
+    answer = "".join(
+        p.get("answer", "") for p in _payloads(streamed.text) if p["event"] == "message"
+    )
+    assert answer == "It is Monday."
+    [request] = gateway.chat_requests()
+    # The app's strategy is ReAct: its tool is described in the system prompt.
+    assert "current_time" in str(request.json["messages"][0]["content"])
