@@ -249,6 +249,9 @@ async def test_maths_eval_expression() -> None:
         ("2 ** 10 ** 10", "result too large"),
         ("1 / 0", "division by zero"),
         ("1 +", "Invalid expression: 1 +"),
+        # Would run for minutes (Python builds 10**|ndigits|), or fail to print.
+        ("round(1, -99999999)", "ndigits must be within"),
+        ("2 ** 49999", "result too large"),
     ]:
         err = await fails(request("maths", "eval_expression", expression=bad))
         assert err.type == "ToolInvokeError" and why in err.message, err.message
@@ -363,3 +366,18 @@ async def test_a_third_party_tool_runs_once_allowed(use_settings: UseSettings) -
         assert find_tool("time", "weekday") is WEEKDAY  # the built-ins stay
     finally:
         plugins.cache_clear()
+
+
+def test_json_paths_are_bounded() -> None:
+    """Repeated ``..`` steps multiply matches, and a far index would pad a list for ever: both
+    are refused before they exhaust the worker."""
+    from tideflow.plugins.tools.base import ToolError
+    from tideflow.plugins.tools.jsonpath import create_path, find, parse_path
+
+    nested: Any = {}
+    for _ in range(40):
+        nested = {"a": nested}
+    with pytest.raises(ToolError, match="matches more than"):
+        find(nested, parse_path("$..a..a..a..a..a"))
+    with pytest.raises(ToolError, match="past the list's end"):
+        create_path({"a": []}, parse_path("$.a[10000000]"), 1)

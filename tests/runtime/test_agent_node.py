@@ -50,7 +50,7 @@ def settings(
     get_settings.cache_clear()
 
 
-def _agent_graph(strategy: str) -> GraphRunInput:
+def _agent_graph(strategy: str, *more_tools: dict[str, Any]) -> GraphRunInput:
     scraper = {
         "provider_name": "langgenius/webscraper/webscraper",
         "provider_type": "builtin",
@@ -63,7 +63,7 @@ def _agent_graph(strategy: str) -> GraphRunInput:
             "type": "constant",
             "value": {"provider": "openai", "model": "gpt-4o-mini", "mode": "chat"},
         },
-        "tools": {"type": "constant", "value": [scraper]},
+        "tools": {"type": "constant", "value": [scraper, *more_tools]},
         "instruction": {"type": "mixed", "value": "Read pages when asked."},
         "query": {"type": "mixed", "value": "{{#start.q#}}"},
         "maximum_iterations": {"type": "constant", "value": 3},
@@ -197,3 +197,37 @@ async def test_a_killed_agent_resumes_without_repeating_its_tool_call(
     assert result.status == "succeeded", result.error
     assert result.outputs["text"] == "Answered after the restart."
     assert _page_visits() == 1  # the finished tool call came back from history
+
+
+async def test_tool_errors_go_back_to_the_model_and_settings_are_unwrapped(
+    temporal_env: WorkflowEnvironment,
+    task_queue: str,
+    settings: Settings,
+    fake_llm: FakeLLMServer,
+    page: str,
+) -> None:
+    missing = page.replace("/echo", "/status/404")
+    clock = {
+        "provider_name": "langgenius/time/time",
+        "provider_type": "builtin",
+        "tool_name": "current_time",
+        # As Dify exports write tool settings.
+        "settings": {"timezone": {"value": "Asia/Tokyo"}, "format": {"value": "%Z"}},
+    }
+    run_input = _agent_graph("function_calling", clock)
+    calls = [
+        {"id": "c1", "function": {"name": "webscraper", "arguments": json.dumps({"url": missing})}},
+        {"id": "c2", "function": {"name": "current_time", "arguments": "{}"}},
+        {"id": "c3", "function": {"name": "webscraper", "arguments": "not json"}},
+    ]
+    _in_order(fake_llm, Reply(tool_calls=calls), Reply(text="Recovered."))
+    async with graph_worker(temporal_env.client, settings, task_queue):
+        result = await _run(temporal_env.client, task_queue, run_input)
+    assert result.status == "succeeded", result.error
+    assert result.outputs["text"] == "Recovered."
+    outputs = [e["data"]["output"] for e in result.outputs["log"] if e["parent_id"]]
+    assert outputs[0].startswith("tool invoke error:") and "404" in outputs[0]
+    assert outputs[1] == "JST"  # the time zone setting reached the tool as a value
+    assert "not a JSON object" in outputs[2]
+    second = fake_llm.chat_requests()[1].json["messages"]
+    assert [m["role"] for m in second[-3:]] == ["tool", "tool", "tool"]

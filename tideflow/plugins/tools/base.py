@@ -8,6 +8,7 @@ A plugin package declares a ``ToolProvider`` object as an entry point of group
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -121,8 +122,21 @@ class FunctionTool:
     run: Callable[[dict[str, Any], ToolContext], Awaitable[ToolResult]]
 
     async def invoke(self, params: dict[str, Any], context: ToolContext) -> ToolResult:
-        """Call ``run``."""
-        return await self.run(params, context)
+        """Call ``run`` on a thread of its own: a tool's CPU work (a long computation, a big
+        document) must not stop the worker's event loop, which heartbeats and runs every
+        other activity."""
+        return await asyncio.to_thread(_run_sync, self.run, params, context)
+
+
+def _run_sync(
+    run: Callable[[dict[str, Any], ToolContext], Awaitable[ToolResult]],
+    params: dict[str, Any],
+    context: ToolContext,
+) -> ToolResult:
+    async def main() -> ToolResult:
+        return await run(params, context)
+
+    return asyncio.run(main())
 
 
 def tool_providers() -> dict[str, ToolProvider]:

@@ -76,11 +76,21 @@ def _unreadable(path: str, text: str, pos: int) -> ToolError:
     )
 
 
+MAX_MATCHES = 10_000
+MAX_PADDING = 1_000
+
+
 def find(data: Any, steps: list[Step]) -> list[Match]:
     """Every value the steps reach from ``data``, in document order."""
     matches = [Match(None, None, data)]
     for kind, arg in steps:
-        matches = [found for match in matches for found in _apply(kind, arg, match.value)]
+        found: list[Match] = []
+        for match in matches:
+            for item in _apply(kind, arg, match.value):
+                found.append(item)
+                if len(found) > MAX_MATCHES:  # repeated ``..`` steps multiply matches
+                    raise ToolError(f"the path matches more than {MAX_MATCHES} values")
+        matches = found
     return matches
 
 
@@ -144,6 +154,10 @@ def create_path(root: Any, steps: list[Step], value: Any) -> Any:
             if not isinstance(current, list) or arg < 0:
                 raise ToolError(f"create_path: cannot add index {arg} there")
             items = cast(list[Any], current)
+            if arg > len(items) + MAX_PADDING:
+                raise ToolError(
+                    f"create_path: index {arg} is more than {MAX_PADDING} past the list's end"
+                )
             fresh = len(items) <= arg
             while len(items) <= arg:
                 items.append({})  # padding, as the Dify plugin pads

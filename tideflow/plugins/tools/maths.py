@@ -23,7 +23,8 @@ from tideflow.plugins.tools.base import (
 
 MAX_EXPRESSION_CHARS = 1000
 # Integers beyond this many bits stop the evaluation (2**100000 is ~30,000 digits).
-MAX_INT_BITS = 100_000
+MAX_ROUND_DIGITS = 300
+MAX_INT_BITS = 14_000  # ~4,200 digits: under Python's 4,300-digit int-to-str limit
 
 Number = int | float
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -88,7 +89,11 @@ def _call(node: ast.Call, walk: Callable[[ast.AST], Number]) -> Number:
     if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
         shown = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
         raise ToolError(f"function {shown!r} is not allowed")
-    return _FUNCTIONS[node.func.id](*(walk(arg) for arg in node.args))
+    args = [walk(arg) for arg in node.args]
+    if node.func.id == "round" and len(args) > 1 and abs(args[1]) > MAX_ROUND_DIGITS:
+        # round(x, -10**8) takes minutes: Python builds 10**|ndigits| first.
+        raise ToolError(f"round: ndigits must be within ±{MAX_ROUND_DIGITS}")
+    return _FUNCTIONS[node.func.id](*args)
 
 
 def _walk(node: ast.AST) -> Number:

@@ -32,6 +32,7 @@ DEFAULT_USER_AGENT = (
 # A page read is short work; the HTTP node's 10-minute read limit would be far too patient.
 READ_TIMEOUT_S = 60.0
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_TITLE_SCAN_BYTES = 16 * 1024
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -89,7 +90,9 @@ def page_text(content_type: str, body: bytes, url: str) -> str:
     looks_html = not content_type and body.lstrip()[:1] == b"<"
     if content_type in _HTML_TYPES or looks_html:
         text = extract_html(body)
-        found = _TITLE.search(body.decode("utf-8", errors="replace"))
+        # The title is in the head: only the start is searched (the lazy pattern is
+        # quadratic over a page of many unclosed <title> tags).
+        found = _TITLE.search(body[:_TITLE_SCAN_BYTES].decode("utf-8", errors="replace"))
         title = " ".join(html.unescape(found.group(1)).split()) if found else ""
         return f"TITLE: {title}\nTEXT:\n\n{text}\n" if text else ""
     filename = httpx.URL(url).path.rpartition("/")[2]

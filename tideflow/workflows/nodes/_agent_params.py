@@ -84,7 +84,7 @@ def iterations(ctx: NodeContext) -> int:
     raw = parameter(ctx, "maximum_iterations")
     try:
         value = int(raw) if raw not in (None, "") else DEFAULT_ITERATIONS
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise NodeError(
             f"Node {ctx.node.id}: agent_parameters.maximum_iterations: expected a number, "
             f"got {raw!r}",
@@ -115,3 +115,11 @@ def fixed_parameters(ctx: NodeContext, selector: dict[str, Any]) -> dict[str, An
                 value = ctx.render(value)
         fixed[name] = value
     return fixed
+
+
+def unwrapped(settings: dict[str, Any]) -> dict[str, Any]:
+    """A tool selector's ``settings`` as values: Dify exports write ``{name: {value: X}}``."""
+    return {
+        name: as_dict(entry).get("value") if isinstance(entry, dict) and "value" in entry else entry
+        for name, entry in settings.items()
+    }

@@ -68,7 +68,13 @@ def system_prompt(instruction: str, functions: list[dict[str, Any]]) -> str:
     return _PROMPT.format(instruction=instruction, tools=tools or "(none)", names=names)
 
 
+# Replies longer than this are read from their first characters only: the patterns backtrack,
+# and this runs in workflow code, where a slow task is a stuck one.
+MAX_PARSED_CHARS = 8_000
+
+
 def _action(text: str) -> dict[str, Any] | None:
+    text = text[:MAX_PARSED_CHARS]
     match = _FENCED.search(text) or _BARE.search(text)
     if match is None:
         return None
@@ -102,5 +108,7 @@ def final_answer(text: str) -> str:
     if action is not None and action.get("action") == "Final Answer":
         value = action.get("action_input")
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    match = _FINAL.search(text)
-    return match.group(1).strip() if match else text.strip()
+    match = _FINAL.search(text[:MAX_PARSED_CHARS])
+    if match is None:
+        return text.strip()
+    return (match.group(1) + text[MAX_PARSED_CHARS:]).strip()

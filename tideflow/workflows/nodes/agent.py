@@ -106,10 +106,10 @@ async def _call_tool(
         "tenant_id": ctx.state.tenant_id,
         "node_id": ctx.node.id,
         "provider_id": _params.provider_of(selector),
-        "provider_type": str(selector.get("provider_type") or "builtin"),
+        "provider_type": str(selector.get("provider_type") or selector.get("type") or "builtin"),
         "tool_name": str(selector["tool_name"]),
         "parameters": {**arguments, **as_dict(selector.get("fixed"))},
-        "configurations": as_dict(selector.get("settings")),
+        "configurations": _params.unwrapped(as_dict(selector.get("settings"))),
         "max_attempts": ctx.max_attempts,
     }
     return await ctx.call_activity(
@@ -163,18 +163,25 @@ async def run(ctx: NodeContext) -> NodeResult:
             usage[key] += int(getattr(result.usage, key, 0) or 0)
         round_id = log.add(f"ROUND {round_number}", {"output": result.text})
         calls = _react.calls(result.text) if react and not last else _function_calls(result)
-        if not calls:
-            answer = _react.final_answer(result.text) if react else result.text
+        answer = _react.final_answer(result.text) if react else result.text
+        if not calls or last:  # the rounds are out: the last reply is the answer
             break
         messages.append(_assistant(result, react))
         for call_id, name, arguments in calls:
             selector = by_name.get(name)
             if selector is None:
                 observation = f"there is no tool named {name}"
+            elif arguments is None:
+                observation = f"tool {name}: the arguments are not a JSON object; call it again"
             else:
-                outcome = await _call_tool(ctx, selector, arguments)
-                observation = _observation(outcome)
-                files += as_list(outcome.get("files"))
+                try:
+                    outcome = await _call_tool(ctx, selector, arguments)
+                except NodeError as err:
+                    # As Dify's agents do: the model reads the error and may try again.
+                    observation = f"tool invoke error: {err}"
+                else:
+                    observation = _observation(outcome)
+                    files += as_list(outcome.get("files"))
             log.add(
                 f"CALL {name}",
                 {"tool_name": name, "tool_input": arguments, "output": observation},
@@ -195,17 +202,18 @@ async def run(ctx: NodeContext) -> NodeResult:
     )
 
 
-def _function_calls(result: LlmResult) -> list[tuple[str, str, dict[str, Any]]]:
-    calls: list[tuple[str, str, dict[str, Any]]] = []
+def _function_calls(result: LlmResult) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """(call id, tool name, arguments) of the reply's tool calls; arguments that are not a
+    JSON object are None (the model is told so)."""
+    calls: list[tuple[str, str, dict[str, Any] | None]] = []
     for call in result.tool_calls:
         function = as_dict(call.get("function"))
         try:
-            arguments: Any = json.loads(str(function.get("arguments") or "{}"))
+            parsed: Any = json.loads(str(function.get("arguments") or "{}"))
         except ValueError:
-            arguments = {}
-        calls.append(
-            (str(call.get("id") or ""), str(function.get("name") or ""), as_dict(arguments))
-        )
+            parsed = None
+        arguments = as_dict(parsed) if isinstance(parsed, dict) else None
+        calls.append((str(call.get("id") or ""), str(function.get("name") or ""), arguments))
     return calls
 
 
