@@ -16,7 +16,7 @@ from temporalio.testing import ActivityEnvironment
 from tests.activities.support import UseSettings
 from tideflow.activities.tools import ToolInvokeRequest, ToolInvokeResult, tool_invoke
 from tideflow.platform.settings import Settings
-from tideflow.plugins.registry import plugins
+from tideflow.plugins.registry import clear_cache
 from tideflow.plugins.tools import (
     ToolError,
     ToolParameter,
@@ -356,16 +356,16 @@ async def test_the_tools_own_failure_is_retried_only_within_max_attempts() -> No
 async def test_a_third_party_tool_runs_once_allowed(use_settings: UseSettings) -> None:
     pytest.importorskip("tideflow_example_plugin")
     try:
-        plugins.cache_clear()
+        clear_cache()
         use_settings()
         err = await fails(request("example", "shout", text="hi"))
         assert err.type == "ToolNotFound"  # installed, but not on TIDEFLOW_PLUGINS_ALLOW
-        plugins.cache_clear()
-        use_settings(plugins_allow='["example"]')
+        clear_cache()
+        use_settings(plugins_allow='["tideflow-example-plugin:example"]')
         assert (await call(request("example", "shout", text="hi"))).text == "HI!"
         assert find_tool("time", "weekday") is WEEKDAY  # the built-ins stay
     finally:
-        plugins.cache_clear()
+        clear_cache()
 
 
 def test_json_paths_are_bounded() -> None:

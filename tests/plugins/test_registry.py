@@ -28,7 +28,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from tests.graph.builders import edge, export, node, start
 from tideflow.platform.settings import get_settings
 from tideflow.platform.temporal import DATA_CONVERTER, PASSTHROUGH_MODULES
-from tideflow.plugins.registry import allowed, installed, plugins
+from tideflow.plugins.registry import allowed, clear_cache, installed, plugins
 from tideflow.plugins.tools.base import ToolContext, ToolError, check_parameters, find_tool
 from tideflow.worker import node_plugin_activities
 from tideflow.workflows import nodes
@@ -62,9 +62,9 @@ asyncio.run(main())
 @pytest.fixture(autouse=True)
 def fresh_registry() -> Iterator[None]:
     """Each test loads entry points anew (``plugins`` caches by group and allow-list)."""
-    plugins.cache_clear()
+    clear_cache()
     yield
-    plugins.cache_clear()
+    clear_cache()
     get_settings.cache_clear()
 
 
@@ -93,11 +93,12 @@ def _with_plugin() -> dict[str, NodeSpec]:
 def test_allow_list_rules() -> None:
     assert allowed("start", "tideflow", ())  # Tideflow's own entry points always load
     assert not allowed("example-upper", DIST, ())
-    assert allowed("example-upper", DIST, ("example-upper",))  # by entry-point name
+    assert allowed("example-upper", DIST, (f"{DIST}:example-upper",))  # one entry point
+    assert not allowed("example-upper", DIST, ("example-upper",))  # a bare name is a distribution
     assert allowed("example-upper", DIST, ("tideflow_example_plugin",))  # by distribution
     assert allowed("example-upper", DIST, ("Tideflow-Example-Plugin",))  # names normalised
     assert allowed("example-upper", DIST, ("*",))
-    assert not allowed("example-upper", DIST, ("example-reverse", "other-plugin"))
+    assert not allowed("example-upper", DIST, (f"{DIST}:example-reverse", "other-plugin"))
 
 
 def test_node_and_tool_plugins_load_only_when_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,8 +106,9 @@ def test_node_and_tool_plugins_load_only_when_allowed(monkeypatch: pytest.Monkey
     assert ("example", DIST) in installed("tideflow.tools")
     assert not PLUGIN_TYPES & set(plugins("tideflow.nodes", allow=()))
     assert "example" not in plugins("tideflow.tools", allow=())
-    assert set(plugins("tideflow.nodes", allow=("example-upper",))) >= {"example-upper"}
-    assert "example-reverse" not in plugins("tideflow.nodes", allow=("example-upper",))
+    one = (f"{DIST}:example-upper",)
+    assert set(plugins("tideflow.nodes", allow=one)) >= {"example-upper"}
+    assert "example-reverse" not in plugins("tideflow.nodes", allow=one)
 
     # The default allow-list is the setting, read from TIDEFLOW_PLUGINS_ALLOW.
     monkeypatch.setenv("TIDEFLOW_PLUGINS_ALLOW", f'["{DIST}"]')
@@ -126,9 +128,9 @@ async def test_the_shout_tool_is_found_and_runs_only_when_allowed(
     get_settings.cache_clear()
     assert find_tool("example", "shout") is None
 
-    monkeypatch.setenv("TIDEFLOW_PLUGINS_ALLOW", '["example"]')  # the entry point's name
+    monkeypatch.setenv("TIDEFLOW_PLUGINS_ALLOW", f'["{DIST}:example"]')  # one entry point
     get_settings.cache_clear()
-    plugins.cache_clear()
+    clear_cache()
     tool = find_tool("example", "shout")
     assert tool is not None and tool.label == "Shout"
     context = ToolContext(settings=get_settings(), tenant_id="t1", node_id="tool")

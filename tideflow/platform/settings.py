@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     dataset_file_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
 
     # Third-party plugins (entry points, see tideflow.plugins.registry) that may load: their
-    # entry-point or distribution names, "*" for all. Tideflow's own always load.
+    # distribution names, "distribution:entry" for one entry point, "*" for all. Tideflow's
+    # own always load.
     plugins_allow: list[str] = Field(default_factory=list[str])
 
     @field_validator("database_url")
