@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
+from tideflow.activities.llm.route import bad_request
 from tideflow.activities.ssrf import SSRFBlockedError
 from tideflow.platform.settings import get_settings
 from tideflow.plugins.tools import (
@@ -67,21 +68,17 @@ class ToolInvokeResult(BaseModel):
     )
 
 
-def _fail(message: str, error_type: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)
-
-
 def _find(req: ToolInvokeRequest) -> Tool:
     where = f"tool node {req.node_id}"
     if req.provider_type not in SUPPORTED_PROVIDER_TYPES:
-        raise _fail(
+        raise bad_request(
             f"{where}: {req.provider_type} tools are not supported yet "
             f"(provider {req.provider_id}, tool {req.tool_name})",
             "ToolProviderNotSupported",
         )
     tool = find_tool(req.provider_id, req.tool_name)
     if tool is None:
-        raise _fail(
+        raise bad_request(
             f"{where}: tool {req.tool_name} of provider {req.provider_id} "
             f"(plugin {plugin_name(req.provider_id, req.plugin)}) is not installed",
             "ToolNotFound",
@@ -96,7 +93,7 @@ def _checked(req: ToolInvokeRequest, tool: Tool) -> dict[str, Any]:
         if parameter.required and merged.get(parameter.name) is None:
             selector = req.unresolved.get(parameter.name)
             if selector is not None and parameter.default is None:
-                raise _fail(
+                raise bad_request(
                     f"tool node {req.node_id}: parameter {parameter.name!r} of tool "
                     f"{tool.name}: variable {selector} does not exist",
                     "ToolParameterError",
@@ -104,7 +101,7 @@ def _checked(req: ToolInvokeRequest, tool: Tool) -> dict[str, Any]:
     try:
         return check_parameters(tool, merged)
     except ToolError as exc:
-        raise _fail(f"tool node {req.node_id}: {exc}", "ToolParameterError") from None
+        raise bad_request(f"tool node {req.node_id}: {exc}", "ToolParameterError") from None
 
 
 def _result(req: ToolInvokeRequest, result: ToolResult, limit: int) -> ToolInvokeResult:
@@ -117,7 +114,7 @@ def _result(req: ToolInvokeRequest, result: ToolResult, limit: int) -> ToolInvok
     )
     size = len(json.dumps(out.model_dump(), default=str).encode())
     if size > limit:
-        raise _fail(
+        raise bad_request(
             f"tool node {req.node_id}: tool {req.tool_name} returned {size} bytes, over the "
             f"limit of {limit} bytes (max_activity_output_bytes)",
             "ToolOutputTooLarge",
@@ -143,7 +140,7 @@ async def _tool_invoke(req: ToolInvokeRequest) -> ToolInvokeResult:
     except ToolError as exc:
         raise ApplicationError(str(exc), type="ToolInvokeError") from None
     except SSRFBlockedError as exc:
-        raise _fail(str(exc), "SSRFBlocked") from None
+        raise bad_request(str(exc), "SSRFBlocked") from None
     except ApplicationError:
         raise
     except Exception as exc:  # a plugin's bug: still the tool's failure, typed as Dify types it

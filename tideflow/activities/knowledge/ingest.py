@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Sequence
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.files import FileFetchError, file_path, load_file, save_file
 from tideflow.activities.heartbeat import heartbeating
@@ -30,6 +29,7 @@ from tideflow.activities.knowledge.models import (
     StatusInput,
 )
 from tideflow.activities.knowledge.vector_store import IndexPoint, VectorStore, open_vector_store
+from tideflow.activities.llm.route import bad_request
 from tideflow.platform.settings import Settings, get_settings
 
 STALE = StageResult(stale=True)
@@ -39,10 +39,6 @@ def vector_store(settings: Settings) -> VectorStore:
     """The worker's vector store (Qdrant local in the data dir, or the server). Opening local
     storage loads it from disk: call this in a thread, not on the event loop."""
     return open_vector_store(settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_path)
-
-
-def _fail(message: str, error_type: str) -> ApplicationError:
-    return ApplicationError(message, type=error_type, non_retryable=True)
 
 
 @activity.defn(name=STATUS_ACTIVITY)
@@ -97,9 +93,11 @@ def _parse(document: records.DocumentSnapshot, settings: Settings) -> str:
             raise FileFetchError(f"{document.source_name}: the stored file is missing")
         text = parse_file(path, document.source_name, settings.data_dir)
     except (ParseError, FileFetchError) as exc:
-        raise _fail(str(exc), "DocumentParseError") from None
+        raise bad_request(str(exc), "DocumentParseError") from None
     if not text.strip():
-        raise _fail(f"{document.source_name}: no text found in the document", "DocumentParseError")
+        raise bad_request(
+            f"{document.source_name}: no text found in the document", "DocumentParseError"
+        )
     return text
 
 
@@ -111,7 +109,7 @@ async def split_dataset_document(request: StageInput) -> StageResult:
     if document is None or document.generation != request.generation:
         return STALE
     if document.parsed_store_id is None:
-        raise _fail(f"{document.source_name}: not parsed yet", "DocumentSplitError")
+        raise bad_request(f"{document.source_name}: not parsed yet", "DocumentSplitError")
     if not request.resplit and document.total_segments:
         # A retry: the segments stand, and the index stage skips those already embedded.
         moved = await asyncio.to_thread(
@@ -147,7 +145,7 @@ def _split(
     try:
         rule = resolve_process_rule(document.process_rule, document.doc_form)
     except ProcessRuleError as exc:
-        raise _fail(f"{document.source_name}: {exc}", "ProcessRuleError") from None
+        raise bad_request(f"{document.source_name}: {exc}", "ProcessRuleError") from None
     assert document.parsed_store_id is not None
     text = load_file(document.parsed_store_id, settings).decode()
     cleaned = clean_text(text, rule.pre_processing_rules)
@@ -213,14 +211,14 @@ async def upsert_points(store: VectorStore, dataset_id: str, points: list[IndexP
     try:
         await asyncio.to_thread(store.upsert, dataset_id, points)
     except ValueError as exc:
-        raise _fail(f"vector store: {exc}", "VectorStoreError") from None
+        raise bad_request(f"vector store: {exc}", "VectorStoreError") from None
 
 
 async def _embedder(settings: Settings, document: records.DocumentSnapshot) -> Embedder | None:
     if document.indexing_technique == "economy":
         return None
     if document.embedding is None:
-        raise _fail(
+        raise bad_request(
             "the dataset is high_quality but has no embedding model: set embedding_model and "
             "embedding_model_provider, or a default text-embedding model for the workspace",
             "EmbeddingModelMissing",

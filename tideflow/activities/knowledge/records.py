@@ -299,6 +299,18 @@ def segments_with_children(
     ]
 
 
+def complete_segments(session: Session, segment_ids: Sequence[str]) -> datetime:
+    """Mark segments indexed (status ``completed``, stamps now), in the caller's transaction;
+    the time stamped."""
+    now = utcnow()
+    session.exec(
+        update(DocumentSegment)
+        .where(col(DocumentSegment.id).in_(segment_ids))
+        .values(status="completed", completed_at=now, indexing_at=now, error=None)
+    )
+    return now
+
+
 def mark_indexed(
     db_url: str, document_id: str, generation: int, segment_ids: list[str]
 ) -> str | None:
@@ -308,12 +320,7 @@ def mark_indexed(
         document = _current(session, document_id, generation)
         if document is None:
             return None
-        now = utcnow()
-        session.exec(
-            update(DocumentSegment)
-            .where(col(DocumentSegment.id).in_(segment_ids))
-            .values(status="completed", completed_at=now, indexing_at=now, error=None)
-        )
+        now = complete_segments(session, segment_ids)
         # Counted, not added: two attempts marking the same batch count it once.
         document.completed_segments = session.exec(
             select(func.count())

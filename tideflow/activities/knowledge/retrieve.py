@@ -29,6 +29,7 @@ from tideflow.activities.knowledge.models import (
     RetrieveResult,
 )
 from tideflow.activities.knowledge.vector_store import Hit, VectorStore
+from tideflow.activities.llm.route import bad_request
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.workflows.nodes._common import as_dict
 
@@ -44,7 +45,7 @@ METHODS = ("semantic_search", "full_text_search", "hybrid_search", "keyword_sear
 
 
 def _bad(message: str) -> ApplicationError:
-    return ApplicationError(message, type="RetrievalRequestError", non_retryable=True)
+    return bad_request(message, "RetrievalRequestError")
 
 
 def _settings_of(

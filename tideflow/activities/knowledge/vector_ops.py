@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -14,7 +13,6 @@ from tideflow.activities.knowledge import records
 from tideflow.activities.knowledge.embedder import open_embedder
 from tideflow.activities.knowledge.ingest import index_points, upsert_points, vector_store
 from tideflow.activities.knowledge.models import VECTOR_OP_ACTIVITY, VectorOpInput, VectorOpResult
-from tideflow.platform.db.ids import utcnow
 from tideflow.platform.db.knowledge_models import Dataset, DocumentSegment
 from tideflow.platform.db.session import get_engine
 from tideflow.platform.settings import get_settings
@@ -90,10 +88,5 @@ async def _index_segments(op: VectorOpInput) -> VectorOpResult:
 
 def _mark_completed(db_url: str, segment_ids: list[str]) -> None:
     with Session(get_engine(db_url)) as session:
-        now = utcnow()
-        session.exec(
-            update(DocumentSegment)
-            .where(col(DocumentSegment.id).in_(segment_ids))
-            .values(status="completed", completed_at=now, indexing_at=now, error=None)
-        )
+        records.complete_segments(session, segment_ids)
         session.commit()
