@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     # distribution names, "distribution:entry" for one entry point, "*" for all. Tideflow's
     # own always load.
     plugins_allow: list[str] = Field(default_factory=list[str])
+    # Local (stdio) MCP servers run a command on the worker's machine: only the executables
+    # named here may be started (an absolute path or a name on PATH); empty: none, and MCP
+    # tool providers must be remote (streamable HTTP or SSE), as in Dify.
+    mcp_stdio_commands: list[str] = Field(default_factory=list[str])
+    # Remote MCP servers: how long to wait for one request, and for a streamed reply.
+    mcp_timeout_s: float = Field(default=30.0, gt=0)
+    mcp_sse_read_timeout_s: float = Field(default=300.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

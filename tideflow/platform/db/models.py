@@ -30,6 +30,7 @@ from tideflow.platform.db.knowledge_models import (
     DocumentSegment,
 )
 from tideflow.platform.db.model_models import DefaultModel, ProviderCredential, StreamChunk
+from tideflow.platform.db.tool_models import AppMcpServer, ToolProviderRecord
 from tideflow.platform.db.trigger_models import HumanInputForm, WebhookDelivery, WebhookTrigger
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "ApiKey",
     "App",
     "AppEnvironmentVariable",
+    "AppMcpServer",
     "AppVersion",
     "ChildChunk",
     "Conversation",
@@ -54,6 +56,7 @@ __all__ = [
     "StreamChunk",
     "Tenant",
     "TenantMember",
+    "ToolProviderRecord",
     "UploadFile",
     "WebhookDelivery",
     "WebhookTrigger",
