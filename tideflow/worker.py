@@ -56,6 +56,7 @@ def registered_activities() -> Sequence[Any]:
     from tideflow.activities.ping import ping
     from tideflow.activities.scheduled import finish_scheduled_run, open_scheduled_run
     from tideflow.activities.tools import tool_invoke
+    from tideflow.activities.workflow_tools import open_workflow_tool_run
 
     builtin: list[Any] = [
         run_code,
@@ -75,6 +76,7 @@ def registered_activities() -> Sequence[Any]:
         knowledge_retrieve,
         knowledge_vector_op,
         tool_invoke,
+        open_workflow_tool_run,
         describe_agent_tools,
     ]
     return [*builtin, *node_plugin_activities(builtin)]

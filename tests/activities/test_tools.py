@@ -337,10 +337,10 @@ async def test_activity_errors_name_what_is_wrong() -> None:
     assert "parameter 'day' of tool weekday: variable start.d does not exist" in err.message
     err = await fails(request("time", "weekday", year=2024, month="Feb", day=1))
     assert err.type == "ToolParameterError" and "parameter 'month' must be a number" in err.message
-    api = request("a2d26654", "generateImage").model_copy(update={"provider_type": "api"})
-    err = await fails(api)
+    app = request("a2d26654", "generateImage").model_copy(update={"provider_type": "app"})
+    err = await fails(app)
     assert (
-        err.type == "ToolProviderNotSupported" and "api tools are not supported yet" in err.message
+        err.type == "ToolProviderNotSupported" and "app tools are not supported yet" in err.message
     )
 
 

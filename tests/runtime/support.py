@@ -111,6 +111,7 @@ class LocalExecutor:
         # Human-input submissions handed out in order, one per wait (None: the form times out).
         self.form_answers: list[dict[str, Any] | None] = []
         self.waits: list[tuple[str, float]] = []
+        self.children: list[str] = []
 
     async def call_activity(
         self,
@@ -150,6 +151,16 @@ class LocalExecutor:
             self.clock += timedelta(seconds=timeout_seconds)
         await asyncio.sleep(0)
         return answer
+
+    async def run_child(self, workflow_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
+        """Run the child plan in this process, with this executor."""
+        from tideflow.workflows.engine.models import GraphRunInput
+        from tideflow.workflows.engine.recorder import RunRecorder
+        from tideflow.workflows.engine.run import run_graph
+
+        self.children.append(workflow_id)
+        result = await run_graph(GraphRunInput.model_validate(run_input), self, RunRecorder())
+        return result.model_dump(mode="json")
 
     def now(self) -> datetime:
         """The fake clock."""

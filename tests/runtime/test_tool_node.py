@@ -206,17 +206,23 @@ def test_validation_names_a_missing_plugin_unless_the_node_is_pinned_or_mocked()
         "add_rows",
         plugin_unique_identifier="langgenius/feishu_spreadsheet:0.0.3@a1b2",
     )
-    mcp = tool("remote", "srv-1", "lookup", provider_type="mcp")
+    remote = tool("remote", "srv-1", "lookup", provider_type="app")
+    # A workspace's own (mcp, api, workflow) providers are checked against its tables when
+    # the app is published (tests/api/test_tool_providers.py), not here.
+    mcp = tool("mcp", "srv-1", "lookup", provider_type="mcp")
     no_such_tool = tool("clock", "time", "sundial")
     app = load_app(
-        graph([START, feishu, mcp, no_such_tool, end()], "start", "sheet", "remote", "clock", "end")
+        graph(
+            [START, feishu, remote, mcp, no_such_tool, end()],
+            *("start", "sheet", "remote", "mcp", "clock", "end"),
+        )
     )
     problems = {p.node_id: str(p) for p in validate_app(app)}
     assert problems == {
         "sheet": "node sheet (sheet): provider_id: tool provider "
         "langgenius/feishu_spreadsheet/feishu_spreadsheet (plugin langgenius/feishu_spreadsheet) "
         "is not installed: install a tool plugin that provides it, or pin or mock this node",
-        "remote": "node remote (remote): provider_type: mcp tools are not supported yet "
+        "remote": "node remote (remote): provider_type: app tools are not supported yet "
         "(provider srv-1, tool lookup); pin or mock this node",
         "clock": "node clock (clock): tool_name: tool provider time has no tool sundial "
         "(current_time, localtime_to_timestamp, timestamp_to_localtime, timezone_conversion, "

@@ -12,7 +12,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from tideflow.plugins.tools.base import Tool, ToolParameter, find_tool
+from tideflow.activities.tools import find_any_tool
+from tideflow.platform.settings import get_settings
+from tideflow.plugins.tools.base import Tool, ToolParameter
 from tideflow.workflows.nodes._common import as_dict, as_list
 
 DESCRIBE_TOOLS_ACTIVITY = "describe_agent_tools"
@@ -74,7 +76,22 @@ async def describe_agent_tools(request: dict[str, Any]) -> dict[str, Any]:
     for selector in map(as_dict, as_list(request.get("tools"))):
         provider = str(selector.get("provider_id") or selector.get("provider_name") or "")
         tool_name = str(selector.get("tool_name") or "")
-        tool = find_tool(provider, tool_name)
+        kind = str(selector.get("provider_type") or selector.get("type") or "builtin")
+        try:
+            tool = await find_any_tool(
+                get_settings(),
+                str(request.get("tenant_id") or ""),
+                kind,
+                provider,
+                tool_name,
+                str(selector.get("provider_name") or ""),
+            )
+        except ValueError as exc:
+            raise ApplicationError(
+                f"agent node {request.get('node_id')}: {exc}",
+                type="ToolProviderError",
+                non_retryable=True,
+            ) from None
         if tool is None:
             raise ApplicationError(
                 f"agent node {request.get('node_id')}: tool {tool_name} of provider {provider} "

@@ -7,6 +7,7 @@ failure) is retried as the node's retry_config allows (``node_attempts``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -17,7 +18,8 @@ from temporalio.exceptions import ApplicationError
 from tideflow.activities.heartbeat import attempt, heartbeating, node_attempts
 from tideflow.activities.llm.route import bad_request
 from tideflow.activities.ssrf import SSRFBlockedError
-from tideflow.platform.settings import get_settings
+from tideflow.platform.settings import Settings, get_settings
+from tideflow.platform.tool_providers import tenant_tool
 from tideflow.plugins.tools import (
     Tool,
     ToolContext,
@@ -29,7 +31,10 @@ from tideflow.plugins.tools import (
 )
 
 # Provider types whose tools live in plugins (Dify's in-API built-ins are "builtin").
-SUPPORTED_PROVIDER_TYPES = frozenset({"builtin", "plugin"})
+PLUGIN_PROVIDER_TYPES = frozenset({"builtin", "plugin"})
+# A workspace's own providers, looked up in its tables (workflow tools run as child
+# workflows, never here).
+TENANT_PROVIDER_TYPES = frozenset({"api", "mcp"})
 
 
 class ToolInvokeRequest(BaseModel):
@@ -38,6 +43,8 @@ class ToolInvokeRequest(BaseModel):
     tenant_id: str = ""
     node_id: str
     provider_id: str
+    # The provider's name (a DSL from another workspace names its own providers by it).
+    provider_name: str = ""
     provider_type: str = "builtin"
     tool_name: str
     # The node's tool_parameters, resolved (mixed rendered, variables read, constants as is).
@@ -68,15 +75,50 @@ class ToolInvokeResult(BaseModel):
     )
 
 
-def _find(req: ToolInvokeRequest) -> Tool:
+async def find_any_tool(
+    settings: Settings,
+    tenant_id: str,
+    provider_type: str,
+    provider_id: str,
+    tool_name: str,
+    provider_name: str = "",
+) -> Tool | None:
+    """An installed plugin's tool, or (api, mcp, workflow) one of the tenant's own
+    providers'; None when absent. Raises ValueError naming a provider whose stored settings
+    cannot be used (credentials unreadable, a bad config)."""
+    if provider_type in (*TENANT_PROVIDER_TYPES, "workflow"):
+        return await asyncio.to_thread(
+            tenant_tool, settings, tenant_id, provider_type, provider_id, tool_name, provider_name
+        )
+    return find_tool(provider_id, tool_name)
+
+
+async def _find(req: ToolInvokeRequest, settings: Settings) -> Tool:
     where = f"tool node {req.node_id}"
-    if req.provider_type not in SUPPORTED_PROVIDER_TYPES:
+    if req.provider_type not in PLUGIN_PROVIDER_TYPES | TENANT_PROVIDER_TYPES:
         raise bad_request(
             f"{where}: {req.provider_type} tools are not supported yet "
             f"(provider {req.provider_id}, tool {req.tool_name})",
             "ToolProviderNotSupported",
         )
-    tool = find_tool(req.provider_id, req.tool_name)
+    try:
+        tool = await find_any_tool(
+            settings,
+            req.tenant_id,
+            req.provider_type,
+            req.provider_id,
+            req.tool_name,
+            req.provider_name,
+        )
+    except ValueError as exc:
+        raise bad_request(f"{where}: {exc}", "ToolProviderError") from None
+    if tool is None and req.provider_type in TENANT_PROVIDER_TYPES:
+        provider = req.provider_name or req.provider_id
+        raise bad_request(
+            f"{where}: tool {req.tool_name} of {req.provider_type} provider {provider} is not "
+            "in this workspace",
+            "ToolNotFound",
+        )
     if tool is None:
         raise bad_request(
             f"{where}: tool {req.tool_name} of provider {req.provider_id} "
@@ -131,7 +173,7 @@ async def tool_invoke(req: ToolInvokeRequest) -> ToolInvokeResult:
 
 async def _tool_invoke(req: ToolInvokeRequest) -> ToolInvokeResult:
     settings = get_settings()
-    tool = _find(req)
+    tool = await _find(req, settings)
     params = _checked(req, tool)
     context = ToolContext(settings=settings, tenant_id=req.tenant_id, node_id=req.node_id)
     try:

@@ -12,11 +12,28 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+)
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+    RetryState,
+)
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from tideflow.workflows.engine.executor import ATTEMPT_DETAIL, ActivityCallError, ActivityRetry
+    from tideflow.workflows.engine.executor import (
+        ATTEMPT_DETAIL,
+        ActivityCallError,
+        ActivityRetry,
+        ChildRunError,
+    )
     from tideflow.workflows.engine.models import (
         SUBMIT_HUMAN_INPUT,
         GraphRunInput,
@@ -28,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from tideflow.workflows.engine.run import run_graph
 
 T = TypeVar("T")
+_TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
+_APP_ID = SearchAttributeKey.for_keyword("AppId")
 
 __all__ = ["GraphRunInput", "GraphRunResult", "GraphWorkflow", "TemporalExecutor"]
 
@@ -133,6 +152,28 @@ class TemporalExecutor:
         finally:
             self.waiting.discard(key)
         return self.submissions.pop(key, None)
+
+    async def run_child(self, workflow_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
+        """A child GraphWorkflow on this task queue; stopping this run asks it to stop too."""
+        child_input = GraphRunInput.model_validate(run_input)
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(_TENANT_ID, child_input.tenant_id),
+                SearchAttributePair(_APP_ID, child_input.app_id),
+            ]
+        )
+        try:
+            result = await workflow.execute_child_workflow(
+                "GraphWorkflow",
+                child_input,
+                id=workflow_id,
+                result_type=GraphRunResult,
+                search_attributes=attributes,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            )
+        except ChildWorkflowError as err:
+            raise ChildRunError(str(err.cause or err)) from err
+        return result.model_dump(mode="json")
 
     def now(self) -> datetime:
         """Workflow time."""

@@ -53,6 +53,10 @@ class ActivityCallError(Exception):
         self.attempts = attempts
 
 
+class ChildRunError(Exception):
+    """A child run ended without a result (cancelled or terminated)."""
+
+
 class Executor(Protocol):
     """Side effects and clocks for the engine; every call must be deterministic under replay."""
 
@@ -81,6 +85,12 @@ class Executor(Protocol):
 
         Returns the submission, or None when ``timeout_seconds`` passed first.
         """
+        ...
+
+    async def run_child(self, workflow_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
+        """Run another app's plan (``run_input``, a GraphRunInput as JSON) as a child run under
+        ``workflow_id`` and return its GraphRunResult as JSON (a failed child returns status
+        ``failed``); raises ChildRunError when the child was cancelled or terminated."""
         ...
 
     def now(self) -> datetime:

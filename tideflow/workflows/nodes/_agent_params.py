@@ -27,6 +27,9 @@ def missing_tools(selectors: list[dict[str, Any]]) -> ConfigProblems:
     for index, selector in enumerate(selectors):
         if not selector.get("tool_name") or not selector.get("enabled", True):
             continue
+        kind = selector.get("provider_type") or selector.get("type")
+        if kind in ("api", "mcp", "workflow"):
+            continue  # the workspace's own provider: looked up in its tables at run time
         provider = provider_of(selector)
         if registry.find_tool(provider, str(selector["tool_name"])) is None:
             plugin = registry.plugin_name(provider, selector.get("plugin_unique_identifier"))

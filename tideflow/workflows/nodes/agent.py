@@ -27,12 +27,11 @@ from tideflow.workflows.nodes._common import as_dict, as_list
 from tideflow.workflows.nodes._llm_common import invoke, llm_request
 from tideflow.workflows.nodes._llm_memory import history_messages, history_turns, memory_of
 from tideflow.workflows.nodes.spec import ConfigProblems, NodeSpec
+from tideflow.workflows.nodes.tool import invoke_tool
 
-TOOL_ACTIVITY = "tool_invoke"
 DESCRIBE_TOOLS_ACTIVITY = "describe_agent_tools"
 FUNCTION_CALLING = ("function_calling", "function_call")
 REACT = ("ReAct", "react")
-TOOL_TIMEOUT_SECONDS = 300.0
 
 
 def validate(data: dict[str, Any]) -> ConfigProblems:
@@ -100,26 +99,20 @@ class _Log:
 
 
 async def _call_tool(
-    ctx: NodeContext, selector: dict[str, Any], arguments: dict[str, Any]
+    ctx: NodeContext, selector: dict[str, Any], arguments: dict[str, Any], key: str
 ) -> dict[str, Any]:
     request = {
         "tenant_id": ctx.state.tenant_id,
         "node_id": ctx.node.id,
         "provider_id": _params.provider_of(selector),
+        "provider_name": str(selector.get("provider_name") or ""),
         "provider_type": str(selector.get("provider_type") or selector.get("type") or "builtin"),
         "tool_name": str(selector["tool_name"]),
         "parameters": {**arguments, **as_dict(selector.get("fixed"))},
         "configurations": _params.unwrapped(as_dict(selector.get("settings"))),
         "max_attempts": ctx.max_attempts,
     }
-    return await ctx.call_activity(
-        TOOL_ACTIVITY,
-        request,
-        JSON_OBJECT,
-        timeout_seconds=TOOL_TIMEOUT_SECONDS,
-        heartbeats=True,
-        limits_own_attempts=True,
-    )
+    return await invoke_tool(ctx, request, f"{ctx.run.id}:{key}")
 
 
 def _observation(result: dict[str, Any]) -> str:
@@ -141,7 +134,9 @@ async def run(ctx: NodeContext) -> NodeResult:
     described: dict[str, Any] = {"tools": []}
     if tools:
         described = await ctx.call_activity(
-            DESCRIBE_TOOLS_ACTIVITY, {"tools": tools, "node_id": ctx.node.id}, JSON_OBJECT
+            DESCRIBE_TOOLS_ACTIVITY,
+            {"tools": tools, "node_id": ctx.node.id, "tenant_id": ctx.state.tenant_id},
+            JSON_OBJECT,
         )
     functions: list[dict[str, Any]] = list(described.get("tools") or [])
     by_name = {str(f["function"]["name"]): tools[i] for i, f in enumerate(functions)}
@@ -167,7 +162,7 @@ async def run(ctx: NodeContext) -> NodeResult:
         if not calls or last:  # the rounds are out: the last reply is the answer
             break
         messages.append(_assistant(result, react))
-        for call_id, name, arguments in calls:
+        for index, (call_id, name, arguments) in enumerate(calls):
             selector = by_name.get(name)
             if selector is None:
                 observation = f"there is no tool named {name}"
@@ -175,7 +170,8 @@ async def run(ctx: NodeContext) -> NodeResult:
                 observation = f"tool {name}: the arguments are not a JSON object; call it again"
             else:
                 try:
-                    outcome = await _call_tool(ctx, selector, arguments)
+                    key = f"{round_number}.{index}"
+                    outcome = await _call_tool(ctx, selector, arguments, key)
                 except NodeError as err:
                     # As Dify's agents do: the model reads the error and may try again.
                     observation = f"tool invoke error: {err}"

@@ -9,18 +9,26 @@ does). ``tool_configurations`` (form parameters) are literals or, from newer Dif
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
 from tideflow.workflows.engine.context import JSON_OBJECT, NodeContext, NodeResult
 from tideflow.workflows.engine.errors import NodeError
+from tideflow.workflows.engine.executor import ActivityCallError, ActivityRetry, ChildRunError
 from tideflow.workflows.nodes._common import as_dict, as_list, is_selector, require
 from tideflow.workflows.nodes.spec import ConfigProblems, NodeSpec
 
 ACTIVITY = "tool_invoke"
+OPEN_WORKFLOW_TOOL_RUN = "open_workflow_tool_run"
+FINISH_CHILD_RUN = "finish_scheduled_run"  # records how any child run ended
 PROVIDER_TYPES = frozenset(
     {"plugin", "builtin", "workflow", "api", "app", "dataset-retrieval", "mcp"}
 )
-SUPPORTED_PROVIDER_TYPES = frozenset({"plugin", "builtin"})
+SUPPORTED_PROVIDER_TYPES = frozenset({"plugin", "builtin", "api", "mcp", "workflow"})
+# A workspace's own providers: they are looked up in its database when the tool runs.
+TENANT_PROVIDER_TYPES = frozenset({"api", "mcp", "workflow"})
+# The database steps around a workflow tool's child run: retried while the database restarts.
+_DB_RETRY = ActivityRetry(maximum_attempts=20, interval_seconds=2.0)
 INPUT_TYPES = frozenset({"mixed", "variable", "constant"})
 DEFAULT_JSON: list[dict[str, Any]] = [{"data": []}]  # graphon's json output when a tool gives none
 TIMEOUT_SECONDS = 300.0
@@ -79,6 +87,8 @@ def run_requirements(data: dict[str, Any]) -> ConfigProblems:
                 "pin or mock this node",
             )
         ]
+    if kind in TENANT_PROVIDER_TYPES:
+        return []  # the workspace's own provider: the API checks it with the tenant's tables
     plugins: Any = importlib.import_module("tideflow.plugins.tools")
     plugin = plugins.plugin_name(provider, data.get("plugin_unique_identifier"))
     where = f" (plugin {plugin})" if plugin != provider else ""
@@ -160,6 +170,7 @@ async def run(ctx: NodeContext) -> NodeResult:
         "tenant_id": ctx.state.tenant_id,
         "node_id": ctx.node.id,
         "provider_id": str(data.get("provider_id") or ""),
+        "provider_name": str(data.get("provider_name") or ""),
         "provider_type": str(data.get("provider_type") or "builtin"),
         "tool_name": str(data.get("tool_name") or ""),
         "parameters": parameters,
@@ -168,7 +179,23 @@ async def run(ctx: NodeContext) -> NodeResult:
         "unresolved": {**missing_forms, **missing},
         "plugin": data.get("plugin_unique_identifier"),
     }
-    result = as_dict(
+    result = await invoke_tool(ctx, request, ctx.run.id)
+    outputs: dict[str, Any] = {
+        "text": str(result.get("text") or ""),
+        "files": as_list(result.get("files")),
+        "json": as_list(result.get("json")) or mock_outputs(data)["json"],
+        **as_dict(result.get("variables")),
+    }
+    return NodeResult(inputs=parameters, outputs=outputs)
+
+
+async def invoke_tool(ctx: NodeContext, request: dict[str, Any], call_key: str) -> dict[str, Any]:
+    """One tool call of this node (a ToolInvokeRequest as JSON): activity ``tool_invoke``, or
+    for a workflow tool a child run of the app. ``call_key`` is unique within the run (the
+    node execution id, plus the call's id in an agent): the child run's idempotency key."""
+    if request.get("provider_type") == "workflow":
+        return await _run_workflow_tool(ctx, request, call_key)
+    return as_dict(
         await ctx.call_activity(
             ACTIVITY,
             request,
@@ -178,13 +205,64 @@ async def run(ctx: NodeContext) -> NodeResult:
             limits_own_attempts=True,
         )
     )
-    outputs: dict[str, Any] = {
-        "text": str(result.get("text") or ""),
-        "files": as_list(result.get("files")),
-        "json": as_list(result.get("json")) or mock_outputs(data)["json"],
-        **as_dict(result.get("variables")),
-    }
-    return NodeResult(inputs=parameters, outputs=outputs)
+
+
+async def _db_step(ctx: NodeContext, name: str, arg: dict[str, Any], summary: str) -> Any:
+    try:
+        return await ctx.state.executor.call_activity(
+            name,
+            arg,
+            result_type=JSON_OBJECT,
+            summary=summary,
+            retry=_DB_RETRY,
+            timeout_seconds=30.0,
+        )
+    except ActivityCallError as err:
+        raise NodeError(err.message, err.error_type) from err
+
+
+async def _run_workflow_tool(
+    ctx: NodeContext, request: dict[str, Any], call_key: str
+) -> dict[str, Any]:
+    """Record the child run, run the app as a child workflow, record how it ended; its
+    outputs are the tool's ``json`` (one object) and, as JSON text, its ``text``."""
+    opened = as_dict(
+        await _db_step(
+            ctx,
+            OPEN_WORKFLOW_TOOL_RUN,
+            {
+                **{k: request.get(k) for k in ("tenant_id", "node_id", "provider_id")},
+                "provider_name": request.get("provider_name") or "",
+                "tool_name": request.get("tool_name") or "",
+                "parameters": request.get("parameters") or {},
+                "configurations": request.get("configurations") or {},
+                "parent_run_id": ctx.state.recorder.run_id,
+                "call_key": call_key,
+            },
+            f"{ctx.node.title or ctx.node.id}: start workflow tool",
+        )
+    )
+    name = str(opened.get("tool_name") or request.get("tool_name"))
+    if opened.get("ended"):
+        result = {k: opened.get(k) for k in ("status", "outputs", "error")}
+    else:
+        finish: dict[str, Any] = {"run_id": opened["run_id"]}
+        try:
+            result = await ctx.state.executor.run_child(
+                str(opened["workflow_id"]), as_dict(opened.get("run_input"))
+            )
+            finish["result"] = result
+        except ChildRunError as err:
+            finish.update(status="stopped", error=str(err))
+            result = {"status": "stopped", "error": str(err)}
+        await _db_step(ctx, FINISH_CHILD_RUN, finish, f"{ctx.node.title or ctx.node.id}: record")
+    if result.get("status") not in ("succeeded", "partial-succeeded"):
+        raise NodeError(
+            f"workflow tool {name} {result.get('status')}: {result.get('error') or 'no error'}",
+            "ToolInvokeError",
+        )
+    outputs = as_dict(result.get("outputs"))
+    return {"text": json.dumps(outputs, ensure_ascii=False), "json": [outputs], "files": []}
 
 
 SPECS = [

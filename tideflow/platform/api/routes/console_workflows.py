@@ -34,6 +34,7 @@ from tideflow.platform.drafts import (
 )
 from tideflow.platform.runs.launch import new_run
 from tideflow.platform.runs.views import WorkflowRunResponse, run_response, unix
+from tideflow.platform.tool_providers import tenant_tool_problems
 from tideflow.workflows.graph.export import workflow_mapping
 
 router = APIRouter(prefix="/console/api/apps/{app_id}/workflows", tags=["console: workflows"])
@@ -82,7 +83,7 @@ async def publish(
     The app's webhook and schedule follow the new version (``tideflow.platform.triggers``)."""
     variables = envvars.list_env(session, app)
     doc = with_env(load_draft(app), variables, settings.secret_key, secrets="blank")
-    problems = draft_problems(doc)
+    problems = draft_problems(doc) or tenant_tool_problems(session, app.tenant_id, doc)
     if problems:
         raise invalid_dsl(problems, "the draft")
     plan = compile_checked(doc)
