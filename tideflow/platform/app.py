@@ -17,12 +17,14 @@ from tideflow.platform.api.routes import (
     console_apps,
     console_auth,
     console_dataset_keys,
+    console_mcp,
     console_models,
     console_schedules,
     console_settings,
     console_tools,
     console_workflows,
     datasets,
+    mcp_server,
     service_app,
     service_chat,
     service_completion,
@@ -77,6 +79,7 @@ def create_app() -> FastAPI:
         console_dataset_keys,
         console_models,
         console_schedules,
+        console_mcp,
         console_tools,
         service_workflows,
         service_rerun,
@@ -87,6 +90,7 @@ def create_app() -> FastAPI:
         service_forms,
         service_app,
         triggers_webhook,
+        mcp_server,
     ):
         app.include_router(module.router)
     # After console_dataset_keys: /console/api/datasets/api-keys is not a dataset id.

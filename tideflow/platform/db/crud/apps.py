@@ -21,6 +21,7 @@ from tideflow.platform.db.models import (
     WorkflowRun,
     utcnow,
 )
+from tideflow.platform.db.tool_models import AppMcpServer
 from tideflow.platform.db.trigger_models import HumanInputForm, WebhookDelivery, WebhookTrigger
 
 
@@ -78,6 +79,7 @@ def delete_app(session: Session, app: App) -> None:
         AppEnvironmentVariable,
         AppVersion,
         WebhookTrigger,
+        AppMcpServer,
     ):
         session.exec(delete(table).where(table.app_id == app.id))  # type: ignore[attr-defined]
     session.delete(app)
