@@ -5,6 +5,7 @@ against the fake OpenAI-compatible server as the model gateway."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -239,7 +240,11 @@ async def test_agent_app_publishes_and_answers_when_streamed(
         "/v1/chat-messages", json={"query": "hi", "inputs": {}, "user": "u"}, headers=key
     )
     assert blocking.status_code == 400 and "blocking" in blocking.json()["message"]
-    gateway.script(Reply(text="It is Monday."), times=1)
+    action = json.dumps({"action": "current_time", "action_input": {}})
+    final = json.dumps({"action": "Final Answer", "action_input": "It is Monday."})
+    # Later scripts win: the second reply is scripted first.
+    gateway.script(Reply(text=f"Thought: done\nAction:\n```\n{final}\n```"), times=1)
+    gateway.script(Reply(text=f"Thought: check the clock\nAction:\n```\n{action}\n```"), times=1)
     streamed = await api.http.post(
         "/v1/chat-messages",
         json={
@@ -251,10 +256,33 @@ async def test_agent_app_publishes_and_answers_when_streamed(
         headers=key,
     )
     assert streamed.status_code == 200, streamed.text
-    answer = "".join(
-        p.get("answer", "") for p in _payloads(streamed.text) if p["event"] == "message"
-    )
+    payloads = _payloads(streamed.text)
+    events = [p["event"] for p in payloads]
+    # Dify's agent stream: agent_thought / agent_message* then message_end; no workflow events.
+    assert set(events) == {"agent_thought", "agent_message", "message_end"}, events
+    assert events[-1] == "message_end"
+    answer = "".join(p["answer"] for p in payloads if p["event"] == "agent_message")
     assert answer == "It is Monday."
-    [request] = gateway.chat_requests()
+    thoughts = [p for p in payloads if p["event"] == "agent_thought"]
+    with_tool = [t for t in thoughts if t["tool"]]
+    assert with_tool and with_tool[-1]["tool"] == "current_time"
+    assert with_tool[-1]["position"] == 1
+    assert json.loads(with_tool[-1]["tool_input"]) == {"current_time": {}}
+    observed = json.loads(with_tool[-1]["observation"])["current_time"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", observed), observed  # the app's format
+    assert {t["message_id"] for t in thoughts} == {payloads[-1]["message_id"]}
+    first, _second = gateway.chat_requests()
     # The app's strategy is ReAct: its tool is described in the system prompt.
-    assert "current_time" in str(request.json["messages"][0]["content"])
+    assert "current_time" in str(first.json["messages"][0]["content"])
+    listed = await api.http.get(
+        "/v1/messages",
+        params={"conversation_id": payloads[-1]["conversation_id"], "user": "u"},
+        headers=key,
+    )
+    assert listed.status_code == 200, listed.text
+    [message] = listed.json()["data"]
+    assert message["answer"] == "It is Monday."
+    stored = message["agent_thoughts"]
+    assert [(t["position"], t["tool"]) for t in stored] == [(1, "current_time"), (2, "")]
+    assert json.loads(stored[0]["observation"]) == {"current_time": observed}
+    assert stored[1]["thought"].endswith(final + "\n```")

@@ -14,6 +14,7 @@ from tideflow.platform.db.models import (
     MessageFeedback,
     UploadFile,
 )
+from tideflow.platform.runs.agent_thoughts import thoughts_of
 from tideflow.platform.runs.chat_sse import usage
 from tideflow.platform.runs.views import unix
 
@@ -105,9 +106,13 @@ def conversation_public(conversation: Conversation) -> dict[str, Any]:
 
 
 def message_public(
-    message: Message, feedback: MessageFeedback | None, resources: list[Any] | None = None
+    message: Message,
+    feedback: MessageFeedback | None,
+    resources: list[Any] | None = None,
+    agent_log: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """One item of ``GET /v1/messages`` (with the knowledge chunks its run cited)."""
+    """One item of ``GET /v1/messages`` (with the knowledge chunks its run cited and, for an
+    Agent app, its agent's thoughts)."""
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -120,7 +125,7 @@ def message_public(
         "message_files": [],
         "feedback": {"rating": feedback.rating} if feedback else None,
         "retriever_resources": resources or [],
-        "agent_thoughts": [],
+        "agent_thoughts": thoughts_of(agent_log or [], message.id),
         "created_at": unix(message.created_at),
         "extra_contents": [],
         "message_tokens": message.message_tokens,

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tideflow.platform.db.models import WorkflowRun
+from tideflow.platform.runs.agent_thoughts import ThoughtLog
 from tideflow.platform.runs.sse import DifyEventTranslator, created_at, mask_secrets
 from tideflow.workflows.engine.models import RunEvent
 from tideflow.workflows.graph.plan import ExecutionPlan
@@ -154,6 +155,33 @@ class MessageEventTranslator(ChatEventTranslator):
         return payload
 
 
+@dataclass
+class AgentEventTranslator(MessageEventTranslator):
+    """An Agent app's SSE: ``agent_thought`` for each step of its agent node (sent when the
+    round starts and again as each tool call ends), ``agent_message`` for the answer text,
+    then ``message_end`` (Dify's ``agent_thought``/``agent_message* -> message_end``)."""
+
+    thoughts: ThoughtLog = field(default_factory=ThoughtLog)
+
+    def translate(self, event: RunEvent) -> dict[str, Any] | None:
+        """Agent log entries as thoughts; answer chunks as ``agent_message``."""
+        if event.event == "agent_log":
+            thought = self.thoughts.add(event.data, created_at(event))
+            if thought is None:
+                return None
+            payload = {
+                "event": "agent_thought",
+                "task_id": self.run_id,
+                **thought.public(self.message_id),
+                "conversation_id": self.conversation_id,
+            }
+            return self._scoped(mask_secrets(payload, self.secrets))
+        payload = super().translate(event)
+        if payload is not None and payload.get("event") == "message":
+            payload = {**payload, "event": "agent_message"}
+        return payload
+
+
 def turn_translator(
     mode: str,
     run_id: str,
@@ -168,6 +196,15 @@ def turn_translator(
     events too; the graph-less modes stream only their answer."""
     if mode == "advanced-chat":
         return ChatEventTranslator(
+            run_id,
+            version_id,
+            plan,
+            secrets,
+            message_id=message_id,
+            conversation_id=conversation_id,
+        )
+    if mode == "agent-chat":
+        return AgentEventTranslator(
             run_id,
             version_id,
             plan,

@@ -166,6 +166,13 @@ def list_messages(
         raise not_found("conversation")
     messages, has_more = conv_crud.list_messages(session, conversation, first_id, limit)
     feedbacks = feedback_crud.feedbacks_of(session, [m.id for m in messages])
-    cited = run_crud.retriever_resources(session, [m.workflow_run_id for m in messages])
-    data = [message_public(m, feedbacks.get(m.id), cited.get(m.workflow_run_id)) for m in messages]
+    run_ids = [m.workflow_run_id for m in messages]
+    cited = run_crud.retriever_resources(session, run_ids)
+    logs = run_crud.agent_logs(session, run_ids) if app.mode == "agent-chat" else {}
+    data = [
+        message_public(
+            m, feedbacks.get(m.id), cited.get(m.workflow_run_id), logs.get(m.workflow_run_id)
+        )
+        for m in messages
+    ]
     return {"limit": limit, "has_more": has_more, "data": data}

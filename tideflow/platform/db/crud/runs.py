@@ -105,6 +105,24 @@ def retriever_resources(session: Session, run_ids: Sequence[str]) -> dict[str, l
     return found
 
 
+def agent_logs(session: Session, run_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """The log (``json`` output) of each run's agent nodes, by run id, in the order the
+    nodes finished: an Agent app's thoughts."""
+    found: dict[str, list[Any]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return found
+    query = (
+        select(NodeExecution)
+        .where(col(NodeExecution.run_id).in_(run_ids), NodeExecution.node_type == "agent")
+        .order_by(col(NodeExecution.run_id), col(NodeExecution.index))
+    )
+    for execution in session.exec(query):
+        log: Any = (execution.outputs or {}).get("json")
+        if isinstance(log, list):
+            found[execution.run_id].extend(log)  # pyright: ignore[reportUnknownArgumentType]
+    return found
+
+
 @dataclass(frozen=True)
 class RunFilter:
     """``GET /workflows/logs`` filters."""
