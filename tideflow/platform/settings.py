@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # worker alone: local mode is single-process) unless a server URL is given.
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
+    # Which installed vector store the knowledge bases use: an entry point of group
+    # tideflow.vector_stores ("qdrant" is built in; a plugin's must be allowed, see below).
+    vector_store: str = "qdrant"
     # Texts per embedding call; a killed worker resumes at the last finished batch.
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
     # Largest file accepted into a dataset (Dify's 15 MB upload limit).

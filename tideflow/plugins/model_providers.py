@@ -6,15 +6,23 @@ A Dify DSL names a provider as its plugin does (``langgenius/openai/openai``, ``
 ``litellm_call_args`` turns a model and those credentials into what litellm takes
 (``openai/gpt-4o`` and ``api_key``, ``api_base``...). Pure data and string handling: the API
 imports this without importing litellm.
+
+Providers register through entry points of group ``tideflow.model_providers`` (the object: a
+``ProviderSpec`` or a sequence of them); the built-in table is Tideflow's own entry point.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+log = logging.getLogger("tideflow.plugins.model_providers")
+
+GROUP = "tideflow.model_providers"
 
 ModelType = Literal["llm", "text-embedding", "rerank"]
 
@@ -24,11 +32,10 @@ NO_KEY = "no-key"
 
 
 class UnknownProviderError(ValueError):
-    """A provider name no built-in provider answers to."""
+    """A provider name no installed provider answers to."""
 
-    def __init__(self, provider: str) -> None:
-        known = ", ".join(spec.id for spec in _PROVIDERS)
-        super().__init__(f"unknown model provider {provider!r} (known: {known})")
+    def __init__(self, provider: str, known: Sequence[str]) -> None:
+        super().__init__(f"unknown model provider {provider!r} (known: {', '.join(known)})")
         self.provider = provider
 
 
@@ -63,6 +70,8 @@ class ProviderSpec:
     model_field: str = ""
     # litellm's prefix for embeddings when it differs from the chat one.
     embedding_prefix: str = ""
+    # Other names Dify (old and new) and litellm use for the same provider.
+    aliases: tuple[str, ...] = ()
 
 
 def _key(name: str = "api_key", label: str = "API Key", required: bool = True) -> CredentialField:
@@ -82,7 +91,7 @@ def _simple(
     return ProviderSpec(id_, label, prefix, (_key(), *extra), check_model=check_model, **kw)
 
 
-_PROVIDERS: tuple[ProviderSpec, ...] = (
+BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         "openai",
         "OpenAI",
@@ -104,7 +113,12 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         check_model="claude-3-5-haiku-20241022",
     ),
     ProviderSpec(
-        "gemini", "Gemini", "gemini", (_key("google_api_key"),), check_model="gemini-2.0-flash"
+        "gemini",
+        "Gemini",
+        "gemini",
+        (_key("google_api_key"),),
+        check_model="gemini-2.0-flash",
+        aliases=("google",),
     ),
     ProviderSpec(
         "azure_openai",
@@ -116,6 +130,7 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
             CredentialField("openai_api_version", "API Version", litellm_arg="api_version"),
         ),
         model_types=("llm", "text-embedding"),
+        aliases=("azure",),
     ),
     ProviderSpec(
         "bedrock",
@@ -142,6 +157,7 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         ),
         model_types=("llm", "text-embedding", "rerank"),
         check_model="anthropic.claude-3-haiku-20240307-v1:0",
+        aliases=("aws_bedrock",),
     ),
     ProviderSpec(
         "ollama",
@@ -150,6 +166,7 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         (_base("base_url", "Base URL", required=True), _key(required=False)),
         model_types=("llm", "text-embedding"),
         embedding_prefix="ollama",
+        aliases=("ollama_chat",),
     ),
     ProviderSpec(
         "openai_api_compatible",
@@ -164,10 +181,12 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         model_field="endpoint_model_name",
     ),
     _simple("deepseek", "DeepSeek", "deepseek", "deepseek-chat", _base()),
-    _simple("mistralai", "Mistral AI", "mistral", "mistral-small-latest", _base()),
+    _simple(
+        "mistralai", "Mistral AI", "mistral", "mistral-small-latest", _base(), aliases=("mistral",)
+    ),
     _simple("groq", "Groq", "groq", "llama-3.1-8b-instant"),
     _simple("openrouter", "OpenRouter", "openrouter", "openai/gpt-4o-mini"),
-    _simple("xai", "xAI", "xai", "grok-3-mini", _base()),
+    _simple("xai", "xAI", "xai", "grok-3-mini", _base(), aliases=("x",)),
     _simple(
         "cohere",
         "Cohere",
@@ -196,14 +215,22 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         ),
         model_types=("llm", "text-embedding"),
         check_model="gemini-2.0-flash",
+        aliases=("vertex",),
     ),
-    _simple("togetherai", "Together AI", "together_ai", "meta-llama/Llama-3.2-3B-Instruct-Turbo"),
+    _simple(
+        "togetherai",
+        "Together AI",
+        "together_ai",
+        "meta-llama/Llama-3.2-3B-Instruct-Turbo",
+        aliases=("together_ai",),
+    ),
     ProviderSpec(
         "fireworks",
         "Fireworks AI",
         "fireworks_ai",
         (_key("fireworks_api_key"),),
         check_model="accounts/fireworks/models/llama-v3p1-8b-instruct",
+        aliases=("fireworks_ai",),
     ),
     _simple("perplexity", "Perplexity", "perplexity", "sonar"),
     _simple(
@@ -212,6 +239,7 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         "openai",
         "glm-4-flash",
         default_api_base="https://open.bigmodel.cn/api/paas/v4",
+        aliases=("zhipu",),
     ),
     ProviderSpec(
         "tongyi",
@@ -220,6 +248,7 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         (_key("dashscope_api_key"),),
         model_types=("llm", "text-embedding", "rerank"),
         check_model="qwen-turbo",
+        aliases=("dashscope",),
     ),
     _simple("moonshot", "Moonshot AI", "moonshot", "moonshot-v1-8k", _base()),
     _simple(
@@ -241,31 +270,57 @@ _PROVIDERS: tuple[ProviderSpec, ...] = (
         ),
         model_types=("llm", "text-embedding"),
         model_field="endpoint_id",
+        aliases=("volcengine_maas",),
     ),
 )
 
-_BY_ID = {spec.id: spec for spec in _PROVIDERS}
 
-# Other names Dify (old and new) and litellm use for the same providers.
-_ALIASES = {
-    "google": "gemini",
-    "x": "xai",
-    "azure": "azure_openai",
-    "mistral": "mistralai",
-    "together_ai": "togetherai",
-    "fireworks_ai": "fireworks",
-    "dashscope": "tongyi",
-    "volcengine_maas": "volcengine",
-    "ollama_chat": "ollama",
-    "zhipu": "zhipuai",
-    "vertex": "vertex_ai",
-    "aws_bedrock": "bedrock",
-}
+def _plugin_specs() -> list[tuple[str, ProviderSpec]]:
+    """(entry-point name, spec) of every ProviderSpec the allowed entry points give."""
+    from tideflow.plugins.registry import plugins
+
+    found: list[tuple[str, ProviderSpec]] = []
+    for entry_name, obj in plugins(GROUP).items():
+        items = tuple(cast(Sequence[object], obj)) if isinstance(obj, list | tuple) else (obj,)
+        for item in items:
+            if isinstance(item, ProviderSpec):
+                found.append((entry_name, item))
+            else:
+                kind = type(item).__name__
+                log.error(
+                    "model provider plugin %s gives a %s, not a ProviderSpec", entry_name, kind
+                )
+    return found
+
+
+def _index() -> dict[str, ProviderSpec]:
+    """Installed providers by lower-cased id and alias: the built-ins, then plugins' (read on
+    every call, as the allow-list may change; ``plugins`` caches the loading). A plugin's spec
+    that reuses a taken id or alias is logged and left out."""
+    index: dict[str, ProviderSpec] = {}
+    for spec in BUILTIN_PROVIDERS:  # also when the entry points' metadata predates them
+        for key in (spec.id, *spec.aliases):
+            index.setdefault(key.lower(), spec)
+    for entry_name, spec in _plugin_specs():
+        keys = {key.lower() for key in (spec.id, *spec.aliases)}
+        if spec in BUILTIN_PROVIDERS:
+            continue
+        taken = sorted(keys & index.keys())
+        if taken:
+            log.error(
+                "model provider plugin %s: provider %s skipped: %s already taken",
+                entry_name,
+                spec.id,
+                taken,
+            )
+            continue
+        index.update(dict.fromkeys(keys, spec))
+    return index
 
 
 def known_providers() -> list[ProviderSpec]:
-    """Every built-in provider, in display order."""
-    return list(_PROVIDERS)
+    """Every installed provider, in display order: the built-ins, then plugins'."""
+    return list(dict.fromkeys(_index().values()))
 
 
 def provider_spec(dify_provider: str) -> ProviderSpec:
@@ -274,12 +329,13 @@ def provider_spec(dify_provider: str) -> ProviderSpec:
     A plugin id (``org/plugin/provider``) is tried by its provider name, then its plugin name.
     Raises UnknownProviderError naming the provider.
     """
+    index = _index()
     parts = [part.strip().lower() for part in dify_provider.split("/") if part.strip()]
     for name in reversed(parts[-2:]):
-        spec_id = _ALIASES.get(name, name)
-        if spec_id in _BY_ID:
-            return _BY_ID[spec_id]
-    raise UnknownProviderError(dify_provider)
+        if name in index:
+            return index[name]
+    known = [spec.id for spec in dict.fromkeys(index.values())]
+    raise UnknownProviderError(dify_provider, known)
 
 
 def litellm_call_args(

@@ -6,6 +6,20 @@ its ``pyproject.toml``::
     [project.entry-points."tideflow.tools"]
     shout = "tideflow_example_plugin.tools:PROVIDER"
 
+All five groups are read, each by the module that knows what its objects are:
+
+- ``tideflow.nodes``: a node module (``SPECS``, ``RUNNERS``, ``ACTIVITIES``), see
+  ``tideflow.workflows.nodes``;
+- ``tideflow.tools``: a ``ToolProvider`` (``tideflow.plugins.tools.base.tool_providers``);
+- ``tideflow.model_providers``: a ``ProviderSpec`` or a sequence of them
+  (``tideflow.plugins.model_providers.provider_spec``);
+- ``tideflow.parsers``: a ``Parser`` for some file extensions (``tideflow.plugins.parsers``);
+- ``tideflow.vector_stores``: a factory ``(settings) -> VectorStoreBackend``, chosen by the
+  setting ``vector_store`` (``tideflow.activities.knowledge.vector_store``).
+
+Tideflow's built-ins (tools, model providers, parsers, the ``qdrant`` store) are entry points
+of the ``tideflow`` distribution too, and a plugin cannot replace one.
+
 ``plugins(group)`` loads every entry point of the group, by entry-point name. Tideflow's own
 entry points (distribution ``tideflow``) always load; others load only when
 ``TIDEFLOW_PLUGINS_ALLOW`` lists their distribution name (all its entry points), or

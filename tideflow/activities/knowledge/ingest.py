@@ -28,17 +28,26 @@ from tideflow.activities.knowledge.models import (
     StageResult,
     StatusInput,
 )
-from tideflow.activities.knowledge.vector_store import IndexPoint, VectorStore, open_vector_store
+from tideflow.activities.knowledge.vector_store import (
+    IndexPoint,
+    UnknownVectorStoreError,
+    VectorStoreBackend,
+    configured_vector_store,
+)
 from tideflow.activities.llm.route import bad_request
 from tideflow.platform.settings import Settings, get_settings
 
 STALE = StageResult(stale=True)
 
 
-def vector_store(settings: Settings) -> VectorStore:
-    """The worker's vector store (Qdrant local in the data dir, or the server). Opening local
-    storage loads it from disk: call this in a thread, not on the event loop."""
-    return open_vector_store(settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_path)
+def vector_store(settings: Settings) -> VectorStoreBackend:
+    """The worker's vector store, as setting ``vector_store`` names it (built in: Qdrant local
+    in the data dir, or the server). Opening local storage loads it from disk: call this in a
+    thread, not on the event loop. An unknown name fails the activity without retries."""
+    try:
+        return configured_vector_store(settings)
+    except UnknownVectorStoreError as exc:
+        raise bad_request(str(exc), "UnknownVectorStore") from None
 
 
 @activity.defn(name=STATUS_ACTIVITY)
@@ -205,7 +214,9 @@ async def index_dataset_document(request: StageInput) -> StageResult:
     return result
 
 
-async def upsert_points(store: VectorStore, dataset_id: str, points: list[IndexPoint]) -> None:
+async def upsert_points(
+    store: VectorStoreBackend, dataset_id: str, points: list[IndexPoint]
+) -> None:
     """Write points; the store's refusals (vectors of another size than the collection's: the
     embedding model changed without a re-index) fail the stage without retries."""
     try:

@@ -28,7 +28,7 @@ from tideflow.activities.knowledge.models import (
     RetrieveInput,
     RetrieveResult,
 )
-from tideflow.activities.knowledge.vector_store import Hit, VectorStore
+from tideflow.activities.knowledge.vector_store import Hit, VectorStoreBackend
 from tideflow.activities.llm.route import bad_request
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.workflows.nodes._common import as_dict
@@ -139,7 +139,7 @@ async def knowledge_retrieve(request: RetrieveInput) -> RetrieveResult:
 
 
 async def _search_dataset(
-    store: VectorStore,
+    store: VectorStoreBackend,
     scope: search_records.SearchScope,
     query: str,
     config: dict[str, Any],

@@ -17,7 +17,6 @@ from temporalio.service import RPCError
 
 from tideflow.activities.files import FileFetchError, file_path
 from tideflow.activities.knowledge.chunk import ProcessRuleError, resolve_process_rule
-from tideflow.activities.knowledge.parse import SUPPORTED_EXTENSIONS
 from tideflow.platform.api.errors import ApiError, invalid_param
 from tideflow.platform.api.knowledge_schemas import STAGE_STAMPS
 from tideflow.platform.db.crud import model_providers
@@ -25,6 +24,7 @@ from tideflow.platform.db.crud.dataset_documents import save_documents
 from tideflow.platform.db.knowledge_models import Dataset, DatasetDocument
 from tideflow.platform.knowledge import start_ingestion
 from tideflow.platform.settings import Settings
+from tideflow.plugins.parsers import supported_extensions
 
 IndexingTechnique = Literal["high_quality", "economy"]
 DocForm = Literal["text_model", "hierarchical_model", "qa_model"]
@@ -110,12 +110,12 @@ def parse_options(raw: str | None) -> DocumentOptions:
 
 def checked_upload(filename: str, size: int, settings: Settings, field: str = "file") -> str:
     """The extension (no dot) of a file a dataset may take; 413 when too large, 400
-    ``unsupported_file_type`` for a type the parser does not read."""
+    ``unsupported_file_type`` for a type no installed parser (built-in or allowed plugin) reads."""
     if size > settings.dataset_file_max_bytes:
         limit_mb = settings.dataset_file_max_bytes / (1024 * 1024)
         raise ApiError(413, "file_too_large", f"{field}: {filename} is larger than {limit_mb:g} MB")
     extension = PurePath(filename).suffix.lower().lstrip(".")
-    supported = SUPPORTED_EXTENSIONS
+    supported = supported_extensions(tuple(settings.plugins_allow))
     if extension not in supported:
         kind = f".{extension} files" if extension else "files without an extension"
         raise ApiError(
