@@ -175,6 +175,25 @@ async def test_bad_openapi_providers_are_refused_naming_the_problem(
         headers=api.console,
     )
     assert bad_schema.status_code == 400 and "schema" in bad_schema.text, bad_schema.text
+    body = {"type": "object", "required": True, "properties": {"a": {"type": "string"}}}
+    malformed = {
+        "openapi": "3.0.0",
+        "servers": [{"url": "http://example.com"}],
+        "paths": {
+            "/x": {
+                "post": {
+                    "operationId": "x",
+                    "requestBody": {"content": {"application/json": {"schema": body}}},
+                }
+            }
+        },
+    }
+    shaped = await api.http.post(
+        f"{TOOLS}/tool-provider/api/schema",
+        json={"schema": json.dumps(malformed)},
+        headers=api.console,
+    )
+    assert shaped.status_code == 400 and "schema" in shaped.text, shaped.text
     remote = await api.http.get(
         f"{TOOLS}/tool-provider/api/remote",
         params={"url": f"{pets.base_url}/openapi.json"},
@@ -236,6 +255,25 @@ async def test_an_mcp_server_is_added_and_its_tool_called_once(
     assert refreshed.status_code == 200, refreshed.text
     listed = await api.http.get(f"{TOOLS}/tools/mcp", headers=api.console)
     assert [p["server_identifier"] for p in listed.json()] == ["calc"]
+    # The console sends back what it was shown: the masked URL and hidden header values.
+    shown = listed.json()[0]
+    assert shown["server_url"].endswith("/******")
+    assert shown["masked_headers"] == {"Authorization": "[__HIDDEN__]"}
+    updated = await api.http.put(
+        f"{TOOLS}/tool-provider/mcp",
+        json={
+            "provider_id": provider["id"],
+            "name": "Calculator 2",
+            "server_identifier": "calc",
+            "server_url": shown["server_url"],
+            "headers": shown["masked_headers"],
+        },
+        headers=api.console,
+    )
+    assert updated.status_code == 200, updated.text
+    again = await _run_app(api, _tool_app("mcp", "calc", "echo", {"text": "hi"}))
+    assert again["outputs"]["text"] == "hi", again
+    assert calls(mcp_server.calls_file)[-1]["authorization"] == TOKEN
 
 
 async def test_mcp_providers_that_cannot_be_used_are_refused(api: Api) -> None:

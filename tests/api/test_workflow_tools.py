@@ -3,6 +3,7 @@ workflow of the tool node that calls it (real API, real Temporal worker, SQLite)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from tests.api.conftest import Api
 from tests.fakes.openai_server import FakeLLMServer, Reply
-from tideflow.platform.db.models import WorkflowRun
+from tideflow.platform.db.models import NodeExecution, WorkflowRun
 from tideflow.platform.db.session import get_engine
 
 TOOLS = "/console/api/workspaces/current"
@@ -333,3 +334,146 @@ async def test_an_agent_calls_a_workflow_tool(api: Api, gateway: FakeLLMServer) 
             select(WorkflowRun).where(col(WorkflowRun.app_id) == tool_app)
         ).all()
     assert [(c.triggered_from, c.inputs["city"]) for c in children] == [("tool", "Rome")]
+
+
+def _slow_app() -> str:
+    """A workflow app whose one model call the test makes stall."""
+    llm = {
+        "type": "llm",
+        "title": "Think",
+        "model": {"provider": "openai", "name": "gpt-4o-mini", "mode": "chat"},
+        "prompt_template": [{"role": "user", "text": "{{#start.city#}}"}],
+        "context": {"enabled": False},
+        "vision": {"enabled": False},
+    }
+    return _dsl(
+        "slow app",
+        "workflow",
+        [
+            {
+                "id": "start",
+                "data": {
+                    "type": "start",
+                    "title": "Start",
+                    "variables": [{"variable": "city", "type": "text-input", "required": True}],
+                },
+            },
+            {"id": "llm", "data": llm},
+            {
+                "id": "end",
+                "data": {
+                    "type": "end",
+                    "title": "End",
+                    "outputs": [{"variable": "text", "value_selector": ["llm", "text"]}],
+                },
+            },
+        ],
+        [("start", "llm"), ("llm", "end")],
+    )
+
+
+async def _tool_of(api: Api, app_id: str, name: str = "greeter") -> Any:
+    return await api.http.post(
+        f"{TOOLS}/tool-provider/workflow/create",
+        json={"workflow_app_id": app_id, "name": name},
+        headers=api.console,
+    )
+
+
+async def test_stopping_the_caller_stops_the_child_run(api: Api, gateway: FakeLLMServer) -> None:
+    tool_app = await _publish(api, _slow_app())
+    created = await _tool_of(api, tool_app)
+    assert created.status_code == 200, created.text
+    caller = await _publish(
+        api, _caller(created.json()["id"], {"type": "constant", "value": "Lima"})
+    )
+    gateway.script(Reply(text="late", stall_after=0), times=1)
+    key = await api.app_key(caller)
+    running = asyncio.create_task(
+        api.http.post(
+            "/v1/workflows/run",
+            json={"inputs": {}, "user": "u1", "response_mode": "blocking"},
+            headers=key,
+        )
+    )
+    await _wait(lambda: gateway.chat_requests())  # the child's model call is under way
+    parent = _rows(api, WorkflowRun, caller)[0]
+    [child] = _rows(api, WorkflowRun, tool_app)
+    assert (child.triggered_from, child.status, child.inputs["city"]) == ("tool", "running", "Lima")
+    stopped = await api.http.post(
+        f"/v1/workflows/tasks/{parent.id}/stop", json={"user": "u1"}, headers=key
+    )
+    assert stopped.status_code == 200, stopped.text
+    answer = await asyncio.wait_for(running, 60)
+    assert answer.json()["data"]["status"] == "stopped", answer.text
+    ended = await _wait(
+        lambda: [r for r in _rows(api, WorkflowRun, tool_app) if r.status == "stopped"]
+    )
+    assert ended[0].id == child.id and ended[0].finished_at is not None
+    # The parent ended as a stopped run does: its tool node did not fail on into the end node.
+    with Session(get_engine(api.settings.db_url)) as session:
+        nodes = session.exec(
+            select(NodeExecution).where(col(NodeExecution.run_id) == parent.id)
+        ).all()
+    assert "end" not in {n.node_id for n in nodes}
+    [tool_node] = [n for n in nodes if n.node_id == "tool"]
+    assert tool_node.status == "stopped", (tool_node.status, tool_node.error)
+    [row] = [r for r in _rows(api, WorkflowRun, caller) if r.id == parent.id]
+    assert (row.status, row.error) == ("stopped", "stopped")
+
+
+async def test_an_app_that_calls_itself_stops_at_the_depth_limit(api: Api) -> None:
+    app_id = await _publish(api, GREETER)
+    created = await _tool_of(api, app_id, "selfie")
+    assert created.status_code == 200, created.text
+    caller = json.loads(_caller(created.json()["id"], {"type": "constant", "value": "Rome"}))
+    graph = caller["workflow"]["graph"]
+    greeter_start = json.loads(GREETER)["workflow"]["graph"]["nodes"][0]
+    graph["nodes"][0] = greeter_start
+    graph["nodes"][1]["data"].update(provider_name="selfie", tool_name="selfie")
+    saved = await api.http.post(
+        f"/console/api/apps/{app_id}/workflows/draft", json={"graph": graph}, headers=api.console
+    )
+    assert saved.status_code == 200, saved.text
+    published = await api.http.post(
+        f"/console/api/apps/{app_id}/workflows/publish", headers=api.console
+    )
+    assert published.status_code == 201, published.text
+    data = await _run(api, app_id, {"city": "Rome"})
+    assert data["status"] == "failed"
+    assert "nested more than 5 deep" in data["error"], data["error"]
+    assert len(_rows(api, WorkflowRun, app_id)) == 6  # the run and its five nested calls
+
+
+async def test_an_app_that_waits_for_a_person_is_not_a_tool(api: Api) -> None:
+    review = json.loads(_slow_app())
+    human = {
+        "type": "human-input",
+        "title": "Review",
+        "form_content": "Review",
+        "inputs": [],
+        "user_actions": [{"id": "ok", "title": "OK"}],
+        "timeout": 1,
+        "timeout_unit": "day",
+    }
+    review["workflow"]["graph"]["nodes"][1] = {"id": "llm", "data": human}
+    review["workflow"]["graph"]["nodes"][2]["data"]["outputs"] = []
+    app_id = await _publish(api, json.dumps(review))
+    refused = await _tool_of(api, app_id)
+    assert refused.status_code == 400 and "human input" in refused.text, refused.text
+    neither = await api.http.get(f"{TOOLS}/tool-provider/workflow/get", headers=api.console)
+    assert neither.status_code == 400 and "workflow_tool_id" in neither.text
+
+
+def _rows(api: Api, model: Any, app_id: str) -> list[Any]:
+    with Session(get_engine(api.settings.db_url)) as session:
+        return list(session.exec(select(model).where(model.app_id == app_id)).all())
+
+
+async def _wait(probe: Any) -> Any:
+    for _ in range(300):
+        found = probe()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError("timed out waiting")

@@ -78,6 +78,12 @@ async def who_am_i(request: Request) -> dict[str, Any]:
     }
 
 
+@router.get("/hop", operation_id="hopTo")
+async def hop_to(to: str) -> Response:
+    """A redirect to ``to`` (another origin, or this one)."""
+    return Response(status_code=307, headers={"location": to})
+
+
 @router.get("/headers/{item}", operation_id="readHeaders")
 async def read_headers(
     item: str,

@@ -342,6 +342,23 @@ async def test_api_key_in_a_header_with_each_prefix(
     assert "authorization" not in service.last().headers
 
 
+async def test_a_redirect_to_another_origin_does_not_carry_the_key(
+    service: OpenApiService, own_ops: dict[str, ApiOperation]
+) -> None:
+    # localhost and 127.0.0.1 are the same server but two origins.
+    both = Settings(ssrf_allowed_hosts=[f"127.0.0.1:{service.port}", f"localhost:{service.port}"])
+    custom = ApiAuth.from_credentials(
+        {"auth_type": "api_key_header", "api_key_header": "X-Api-Key", "api_key_value": KEY}
+    )
+    elsewhere = f"http://localhost:{service.port}/whoami"
+    result = await call(own_ops["hopTo"], both, custom, to=elsewhere)
+    assert service.last().path == "/whoami" and "x-api-key" not in service.last().headers
+    assert result.json == [{"authorization": None, "x_api_key": None, "key": None}]
+    same = f"http://127.0.0.1:{service.port}/whoami"
+    result = await call(own_ops["hopTo"], both, custom, to=same)
+    assert result.json[0]["x_api_key"] == KEY  # the same origin keeps it
+
+
 async def test_api_key_in_the_query(
     service: OpenApiService, own_ops: dict[str, ApiOperation], allowed: Settings
 ) -> None:

@@ -162,6 +162,10 @@ class LocalExecutor:
         result = await run_graph(GraphRunInput.model_validate(run_input), self, RunRecorder())
         return result.model_dump(mode="json")
 
+    def stop_requested(self) -> bool:
+        """Never: a local run is not stopped from outside."""
+        return False
+
     def now(self) -> datetime:
         """The fake clock."""
         return self.clock

@@ -86,7 +86,7 @@ def _tenant_with_mcp(settings: Settings, server: HttpServer) -> str:
                     }
                 ],
                 encrypted_credentials=seal_credentials(
-                    {"Authorization": TOKEN}, settings.secret_key
+                    {"headers": {"Authorization": TOKEN}}, settings.secret_key
                 ),
             )
         )

@@ -33,6 +33,8 @@ from tideflow.workflows.engine.models import GraphRunInput
 from tideflow.workflows.graph.plan import ExecutionPlan
 
 OPEN_WORKFLOW_TOOL_RUN = "open_workflow_tool_run"
+# Dify's WORKFLOW_CALL_MAX_DEPTH: how deep workflow tools may call workflow tools.
+WORKFLOW_CALL_MAX_DEPTH = 5
 
 
 class OpenWorkflowToolRun(BaseModel):
@@ -49,6 +51,8 @@ class OpenWorkflowToolRun(BaseModel):
     # agent the tool call's id): together the child run's idempotency key.
     parent_run_id: str
     call_key: str
+    # The calling run's nesting (0: started directly).
+    call_depth: int = 0
     user: str = ""
 
 
@@ -67,6 +71,12 @@ class OpenedWorkflowToolRun(BaseModel):
 
 def _open(settings: Settings, req: OpenWorkflowToolRun) -> OpenedWorkflowToolRun:
     where = f"tool node {req.node_id}"
+    if req.call_depth >= WORKFLOW_CALL_MAX_DEPTH:
+        raise bad_request(
+            f"{where}: workflow tool {req.tool_name or req.provider_id}: workflow tools are "
+            f"nested more than {WORKFLOW_CALL_MAX_DEPTH} deep (does the app call itself?)",
+            "WorkflowCallDepthExceeded",
+        )
     with Session(get_engine(settings.db_url)) as session:
         record = tool_providers.find_record(
             session, req.tenant_id, "workflow", req.provider_id, req.provider_name or req.tool_name
@@ -95,8 +105,16 @@ def _open(settings: Settings, req: OpenWorkflowToolRun) -> OpenedWorkflowToolRun
                 f"{where}: app {app.name} of workflow tool {record.name} has no published version",
                 "ToolNotFound",
             )
+        published = ExecutionPlan.model_validate(version.plan)
+        waits = human_input_nodes(published)
+        if waits:
+            raise bad_request(
+                f"{where}: app {app.name} of workflow tool {record.name} waits for human input "
+                f"(node {waits[0]}); a tool cannot pause its caller",
+                "ToolNotFound",
+            )
         plan = runnable_plan(
-            ExecutionPlan.model_validate(version.plan),
+            published,
             envvars.list_env(session, app),
             settings.secret_key,
         )
@@ -127,8 +145,13 @@ def _open(settings: Settings, req: OpenWorkflowToolRun) -> OpenedWorkflowToolRun
             opened.ended, opened.status, opened.error = True, row.status, row.error
             opened.outputs = dict(row.outputs or {})
             return opened
-        opened.run_input = start.run_input
+        opened.run_input = start.run_input.model_copy(update={"call_depth": req.call_depth + 1})
         return opened
+
+
+def human_input_nodes(plan: ExecutionPlan) -> list[str]:
+    """The plan's human-input nodes (a workflow tool must not have any)."""
+    return [node_id for node_id, node in plan.nodes.items() if node.type == "human-input"]
 
 
 @activity.defn(name=OPEN_WORKFLOW_TOOL_RUN)

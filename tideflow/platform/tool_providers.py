@@ -142,8 +142,11 @@ def provider_of(row: ToolProviderRecord, settings: Settings) -> ToolProvider:
             mcp_provider,
         )
 
-        headers = {str(k): str(v) for k, v in credentials_of(row, settings.secret_key).items()}
-        server = McpServerConfig.from_config(row.config, headers)
+        # The server's secrets: {"headers": {...}, "env": {...}} (env: stdio servers only).
+        secrets = credentials_of(row, settings.secret_key)
+        headers = {str(k): str(v) for k, v in as_dict(secrets.get("headers")).items()}
+        env = {str(k): str(v) for k, v in as_dict(secrets.get("env")).items()}
+        server = McpServerConfig.from_config({**row.config, "env": env}, headers)
         specs = [
             McpToolSpec(
                 name=str(t.get("name") or ""),

@@ -24,6 +24,7 @@ from temporalio.exceptions import (
     CancelledError,
     ChildWorkflowError,
     RetryState,
+    TerminatedError,
 )
 from temporalio.workflow import ParentClosePolicy
 
@@ -172,8 +173,13 @@ class TemporalExecutor:
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             )
         except ChildWorkflowError as err:
-            raise ChildRunError(str(err.cause or err)) from err
+            stopped = isinstance(err.cause, CancelledError | TerminatedError)
+            raise ChildRunError(str(err.cause or err), stopped=stopped) from err
         return result.model_dump(mode="json")
+
+    def stop_requested(self) -> bool:
+        """Temporal received a cancellation request for this run."""
+        return workflow.cancellation_reason() is not None
 
     def now(self) -> datetime:
         """Workflow time."""

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 from urllib.parse import quote, quote_plus
 
@@ -157,8 +157,37 @@ def parse_openapi(schema: str | Mapping[str, Any]) -> list[ApiOperation]:
 
     Raises OpenApiSchemaError naming the path, operation or field at fault: text that is
     neither JSON nor YAML, no absolute server URL, a bad ``$ref``, no operations, two
-    operations with the same name.
+    operations with the same name; a part of the wrong shape (a list where an object
+    belongs...) is an OpenApiSchemaError too.
     """
+    try:
+        return _parse_openapi(schema)
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise OpenApiSchemaError(
+            f"the schema is malformed ({type(exc).__name__}: {exc}): check that objects, "
+            "lists and strings are where OpenAPI expects them"
+        ) from None
+
+
+def _keep_secrets_on(
+    origin: httpx.URL, auth: ApiAuth
+) -> Callable[[httpx.Request], Awaitable[None]]:
+    """A request hook: a redirect to another origin does not carry the API key header or
+    cookies (httpx itself only drops ``Authorization``)."""
+    secret = {"cookie", "authorization"}
+    if auth.auth_type in ("api_key", "api_key_header"):
+        secret.add(auth.api_key_header.lower())
+
+    async def strip(request: httpx.Request) -> None:
+        url = request.url
+        if (url.scheme, url.host, url.port) != (origin.scheme, origin.host, origin.port):
+            for name in secret:
+                request.headers.pop(name, None)
+
+    return strip
+
+
+def _parse_openapi(schema: str | Mapping[str, Any]) -> list[ApiOperation]:
     doc = _load(schema)
     refs = _Refs(doc)
     swagger = str(doc.get("swagger", "")).startswith("2")
@@ -671,6 +700,7 @@ class ApiTool:
         client = guarded_client(
             settings, timeout=_timeout(settings), verify=settings.http_ssl_verify
         )
+        client.event_hooks = {"request": [_keep_secrets_on(httpx.URL(url), self.auth)]}
         try:
             async with (
                 client,

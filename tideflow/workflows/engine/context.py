@@ -79,6 +79,8 @@ class RunState:
     # earlier turns as ``{"query", "answer"}``, oldest first (memory of LLM-type nodes).
     tenant_id: str = ""
     history: list[dict[str, str]] = dataclasses.field(default_factory=list[dict[str, str]])
+    # Workflow-tool nesting of this run (GraphRunInput.call_depth).
+    call_depth: int = 0
 
 
 def retry_settings(data: dict[str, Any]) -> tuple[int, float]:

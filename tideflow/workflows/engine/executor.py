@@ -54,7 +54,11 @@ class ActivityCallError(Exception):
 
 
 class ChildRunError(Exception):
-    """A child run ended without a result (cancelled or terminated)."""
+    """A child run ended without a result; ``stopped``: it was cancelled or terminated."""
+
+    def __init__(self, message: str, *, stopped: bool) -> None:
+        super().__init__(message)
+        self.stopped = stopped
 
 
 class Executor(Protocol):
@@ -90,7 +94,12 @@ class Executor(Protocol):
     async def run_child(self, workflow_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
         """Run another app's plan (``run_input``, a GraphRunInput as JSON) as a child run under
         ``workflow_id`` and return its GraphRunResult as JSON (a failed child returns status
-        ``failed``); raises ChildRunError when the child was cancelled or terminated."""
+        ``failed``); raises ChildRunError when it ended without a result."""
+        ...
+
+    def stop_requested(self) -> bool:
+        """Whether this run was asked to stop (a child run absorbs the cancellation, so a node
+        that waited on one asks here and stops the run itself)."""
         ...
 
     def now(self) -> datetime:

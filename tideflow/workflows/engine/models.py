@@ -38,6 +38,9 @@ class GraphRunInput(BaseModel):
     history: list[dict[str, str]] = Field(default_factory=list[dict[str, str]])
     # The run's id (sys.workflow_run_id); empty: a fresh replay-safe uuid.
     run_id: str = ""
+    # How many workflow-tool calls deep this run is (0: started directly); a workflow tool
+    # refuses to start a child past WORKFLOW_CALL_MAX_DEPTH.
+    call_depth: int = 0
     # sys.timestamp (epoch seconds); None: when the run starts. A scheduled run's is the time
     # its schedule fired for.
     timestamp: int | None = None

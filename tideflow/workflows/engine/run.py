@@ -103,6 +103,7 @@ async def run_graph(
         run_subgraph=run_subgraph,
         tenant_id=run_input.tenant_id,
         history=list(run_input.history),
+        call_depth=run_input.call_depth,
     )
     outcome = await GraphWalker(state, None, pool, None).run(plan.root_id)
     outputs = dict(recorder.outputs)

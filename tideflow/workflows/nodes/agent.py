@@ -112,7 +112,7 @@ async def _call_tool(
         "configurations": _params.unwrapped(as_dict(selector.get("settings"))),
         "max_attempts": ctx.max_attempts,
     }
-    return await invoke_tool(ctx, request, f"{ctx.run.id}:{key}")
+    return await invoke_tool(ctx, request, f"{ctx.run.id}.{ctx.run.attempts}:{key}")
 
 
 def _observation(result: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ does). ``tool_configurations`` (form parameters) are literals or, from newer Dif
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from typing import Any
@@ -179,7 +180,8 @@ async def run(ctx: NodeContext) -> NodeResult:
         "unresolved": {**missing_forms, **missing},
         "plugin": data.get("plugin_unique_identifier"),
     }
-    result = await invoke_tool(ctx, request, ctx.run.id)
+    # A node-level retry is a new call: it must not find the earlier attempt's child run.
+    result = await invoke_tool(ctx, request, f"{ctx.run.id}.{ctx.run.attempts}")
     outputs: dict[str, Any] = {
         "text": str(result.get("text") or ""),
         "files": as_list(result.get("files")),
@@ -238,6 +240,8 @@ async def _run_workflow_tool(
                 "configurations": request.get("configurations") or {},
                 "parent_run_id": ctx.state.recorder.run_id,
                 "call_key": call_key,
+                "call_depth": ctx.state.call_depth,
+                "user": _user(ctx),
             },
             f"{ctx.node.title or ctx.node.id}: start workflow tool",
         )
@@ -246,16 +250,24 @@ async def _run_workflow_tool(
     if opened.get("ended"):
         result = {k: opened.get(k) for k in ("status", "outputs", "error")}
     else:
+        executor = ctx.state.executor
         finish: dict[str, Any] = {"run_id": opened["run_id"]}
+        record = f"{ctx.node.title or ctx.node.id}: record"
         try:
-            result = await ctx.state.executor.run_child(
+            result = await executor.run_child(
                 str(opened["workflow_id"]), as_dict(opened.get("run_input"))
             )
             finish["result"] = result
         except ChildRunError as err:
-            finish.update(status="stopped", error=str(err))
-            result = {"status": "stopped", "error": str(err)}
-        await _db_step(ctx, FINISH_CHILD_RUN, finish, f"{ctx.node.title or ctx.node.id}: record")
+            finish.update(status="stopped" if err.stopped else "failed", error=str(err))
+            result = {"status": finish["status"], "error": str(err)}
+        except asyncio.CancelledError:  # stopped before the child started
+            finish.update(status="stopped", error="the calling run was stopped")
+            await _db_step(ctx, FINISH_CHILD_RUN, finish, record)
+            raise
+        await _db_step(ctx, FINISH_CHILD_RUN, finish, record)
+        if executor.stop_requested():  # the run was stopped while the child ran: stop here too
+            raise asyncio.CancelledError
     if result.get("status") not in ("succeeded", "partial-succeeded"):
         raise NodeError(
             f"workflow tool {name} {result.get('status')}: {result.get('error') or 'no error'}",
@@ -263,6 +275,11 @@ async def _run_workflow_tool(
         )
     outputs = as_dict(result.get("outputs"))
     return {"text": json.dumps(outputs, ensure_ascii=False), "json": [outputs], "files": []}
+
+
+def _user(ctx: NodeContext) -> str:
+    found, user = ctx.find(["sys", "user_id"])
+    return str(user) if found and user else ""
 
 
 SPECS = [

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from tideflow.activities.ssrf import SSRFBlockedError
+from tideflow.activities.workflow_tools import human_input_nodes
 from tideflow.platform import tool_providers
 from tideflow.platform.api.deps import CurrentAccount, CurrentTenant, SessionDep, SettingsDep
 from tideflow.platform.api.errors import ApiError, invalid_param, not_found
@@ -33,7 +34,7 @@ from tideflow.platform.settings import Settings
 from tideflow.plugins.tools.base import ToolParameter
 from tideflow.plugins.tools.base import tool_providers as installed_providers
 from tideflow.workflows.graph.plan import ExecutionPlan
-from tideflow.workflows.nodes._common import as_list
+from tideflow.workflows.nodes._common import as_dict, as_list
 
 router = APIRouter(prefix="/console/api/workspaces/current", tags=["console: tools"])
 _NAME = re.compile(r"^[A-Za-z0-9_\- .\u00A0-\uFFFF]{1,255}$")
@@ -193,15 +194,17 @@ def _public(row: ToolProviderRecord, settings: Settings) -> dict[str, Any]:
         )
     if row.kind == "mcp":
         try:
-            headers = tool_providers.credentials_of(row, settings.secret_key)
+            secrets = tool_providers.credentials_of(row, settings.secret_key)
         except ValueError as exc:
             public["error"] = str(exc)
-            headers = {}
+            secrets = {}
+        headers, env = as_dict(secrets.get("headers")), as_dict(secrets.get("env"))
         public.update(
             server_identifier=row.server_identifier,
             server_url=_masked_url(str(row.config.get("url") or "")),
             transport=row.config.get("transport", "streamable_http"),
             masked_headers=mask_credentials(headers, list(headers)),
+            masked_env=mask_credentials(env, list(env)),
             timeout=row.config.get("timeout"),
             sse_read_timeout=row.config.get("sse_read_timeout"),
         )
@@ -378,9 +381,10 @@ def update_api_provider(
 ) -> dict[str, Any]:
     """Replace a provider's schema, name or credentials (``[__HIDDEN__]`` keeps a secret)."""
     row = _record(session, tenant, "api", body.original_provider or body.provider)
-    stored = (
-        tool_providers.credentials_of(row, settings.secret_key) if row.encrypted_credentials else {}
-    )
+    try:
+        stored = tool_providers.credentials_of(row, settings.secret_key)
+    except ValueError:
+        stored = {}  # unreadable (the secret key changed): the values sent replace them
     credentials = _api_credentials(body, stored)
     row.name, row.icon, row.schema_text = body.provider, body.icon, body.schema_
     row.config, row.tools = _api_config(body), _api_tools(body.schema_)
@@ -424,27 +428,47 @@ def delete_api_provider(
 # ---- MCP providers
 
 
-def _mcp_config(body: McpProviderBody) -> dict[str, Any]:
+def _mcp_config(body: McpProviderBody, stored_url: str = "") -> dict[str, Any]:
+    """The stored config (the secrets, headers and env, are stored encrypted apart).
+
+    ``server_url`` empty or as the console shows it masked keeps ``stored_url``."""
     from tideflow.plugins.tools.mcp_client import McpServerConfig
 
+    url = body.server_url
+    if stored_url and (not url or url == _masked_url(stored_url)):
+        url = stored_url
     config: dict[str, Any] = {
         "transport": body.transport,
-        "url": body.server_url,
+        "url": url,
         "command": body.command,
         "args": body.args,
-        "env": body.env,
         "timeout": body.timeout,
         "sse_read_timeout": body.sse_read_timeout,
     }
     try:
         McpServerConfig.from_config(config)
     except ValueError as exc:
-        raise invalid_param(str(exc)) from None
+        raise invalid_param(str(exc).replace("url:", "server_url:", 1)) from None
     return config
 
 
+def _mcp_secrets(row: ToolProviderRecord, settings: Settings) -> dict[str, dict[str, str]]:
+    """The stored ``{"headers", "env"}`` (empty when none; 400 when they cannot be read)."""
+    try:
+        stored = tool_providers.credentials_of(row, settings.secret_key)
+    except ValueError as exc:
+        raise invalid_param(f"MCP server {row.name}: {exc}; enter its headers again") from None
+    return {
+        "headers": {str(k): str(v) for k, v in as_dict(stored.get("headers")).items()},
+        "env": {str(k): str(v) for k, v in as_dict(stored.get("env")).items()},
+    }
+
+
 async def _mcp_tools(
-    config: Mapping[str, Any], headers: Mapping[str, str], settings: Settings, name: str
+    config: Mapping[str, Any],
+    secrets: Mapping[str, Mapping[str, str]],
+    settings: Settings,
+    name: str,
 ) -> list[dict[str, Any]]:
     from tideflow.plugins.tools.mcp_client import (
         McpError,
@@ -453,8 +477,10 @@ async def _mcp_tools(
         list_mcp_tools,
     )
 
-    server = McpServerConfig.from_config(config, headers)
     try:
+        server = McpServerConfig.from_config(
+            {**config, "env": dict(secrets.get("env") or {})}, dict(secrets.get("headers") or {})
+        )
         await asyncio.to_thread(check_allowed, server, settings)  # resolves the host
         specs = await list_mcp_tools(server, settings)
     except (ValueError, SSRFBlockedError) as exc:
@@ -485,7 +511,8 @@ async def add_mcp_provider(
     """Add an MCP server: its tools are listed now (the server must answer)."""
     _check_mcp_names(body)
     config = _mcp_config(body)
-    tools = await _mcp_tools(config, body.headers, settings, body.name)
+    secrets = {"headers": body.headers, "env": body.env}
+    tools = await _mcp_tools(config, secrets, settings, body.name)
     row = ToolProviderRecord(
         tenant_id=tenant.id,
         kind="mcp",
@@ -494,7 +521,7 @@ async def add_mcp_provider(
         icon={"content": body.icon, "type": body.icon_type, "background": body.icon_background},
         config=config,
         tools=tools,
-        encrypted_credentials=tool_providers.seal_credentials(body.headers, settings.secret_key),
+        encrypted_credentials=tool_providers.seal_credentials(secrets, settings.secret_key),
         created_by=account.id,
     )
     _save(session, row)
@@ -505,22 +532,26 @@ async def add_mcp_provider(
 async def update_mcp_provider(
     body: McpProviderBody, session: SessionDep, tenant: ManagedTenant, settings: SettingsDep
 ) -> dict[str, Any]:
-    """Change an MCP server's settings; its tools are listed again."""
+    """Change an MCP server's settings; its tools are listed again. A header or env value
+    sent as ``[__HIDDEN__]`` keeps its stored value; the masked URL keeps the stored one."""
     if not body.provider_id:
         raise invalid_param("provider_id is required")
     _check_mcp_names(body)
     row = _record(session, tenant, "mcp", body.provider_id)
-    stored = tool_providers.credentials_of(row, settings.secret_key)
     try:
-        headers = merge_hidden(body.headers, stored, list(body.headers))
-    except ValueError as exc:
-        raise invalid_param(f"headers: {exc}") from None
-    config = _mcp_config(body)
-    if not body.server_url and body.transport != "stdio":
-        config["url"] = row.config.get("url", "")  # the masked URL was sent back unchanged
-    row.tools = await _mcp_tools(config, headers, settings, body.name)
+        stored = tool_providers.credentials_of(row, settings.secret_key)
+    except ValueError:
+        stored = {}  # unreadable (the secret key changed): the values sent replace them
+    secrets: dict[str, dict[str, str]] = {}
+    for part, sent in (("headers", body.headers), ("env", body.env)):
+        try:
+            secrets[part] = merge_hidden(sent, as_dict(stored.get(part)), list(sent))
+        except ValueError as exc:
+            raise invalid_param(f"{part}: {exc}") from None
+    config = _mcp_config(body, str(row.config.get("url") or ""))
+    row.tools = await _mcp_tools(config, secrets, settings, body.name)
     row.name, row.server_identifier, row.config = body.name, body.server_identifier, config
-    row.encrypted_credentials = tool_providers.seal_credentials(headers, settings.secret_key)
+    row.encrypted_credentials = tool_providers.seal_credentials(secrets, settings.secret_key)
     _save(session, row)
     return _public(row, settings)
 
@@ -541,8 +572,7 @@ async def refresh_mcp_tools(
 ) -> dict[str, Any]:
     """List the server's tools again (Dify's "update tools")."""
     row = _record(session, tenant, "mcp", provider_id)
-    headers = tool_providers.credentials_of(row, settings.secret_key)
-    row.tools = await _mcp_tools(row.config, headers, settings, row.name)
+    row.tools = await _mcp_tools(row.config, _mcp_secrets(row, settings), settings, row.name)
     _save(session, row)
     return _public(row, settings)
 
@@ -573,8 +603,15 @@ def _workflow_tool(
     version = apps.latest_version(session, app)
     if version is None:
         raise invalid_param(f"workflow_app_id: app {app.name} has no published version")
+    plan = ExecutionPlan.model_validate(version.plan)
+    waits = human_input_nodes(plan)
+    if waits:
+        raise invalid_param(
+            f"workflow_app_id: app {app.name} waits for human input (node {waits[0]}); "
+            "a tool cannot pause its caller"
+        )
     described = {p.name: p for p in body.parameters}
-    variables = start_variables(ExecutionPlan.model_validate(version.plan))
+    variables = start_variables(plan)
     known = {str(v.get("variable")) for v in variables}
     unknown = sorted(set(described) - known)
     if unknown:
@@ -679,6 +716,8 @@ def get_workflow_tool(
     workflow_app_id: str | None = None,
 ) -> dict[str, Any]:
     """A workflow tool, by its id or its app's id."""
+    if not workflow_tool_id and not workflow_app_id:
+        raise invalid_param("workflow_tool_id or workflow_app_id is required")
     if workflow_tool_id:
         return _public(_record(session, tenant, "workflow", workflow_tool_id), settings)
     for row in tool_providers.list_records(session, tenant.id, "workflow"):
