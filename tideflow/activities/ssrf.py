@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx
 
 from tideflow.platform.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+T = TypeVar("T")
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # carrier-grade NAT: private in practice
@@ -138,29 +140,41 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         addresses = await resolve_checked(
             request.url, self._settings, resolve_timeout=timeouts.get("connect")
         )
-        extensions: dict[str, Any] = dict(request.extensions)
-        if request.url.scheme == "https":
-            extensions["sni_hostname"] = request.url.host
-        # Like a normal client, try each checked address until one accepts the connection
-        # (localhost gives ::1 and 127.0.0.1; a server may listen on only one of them).
-        for index, address in enumerate(addresses):
-            pinned = httpx.Request(
-                request.method,
-                request.url.copy_with(host=str(address)),
-                headers=request.headers,  # keeps Host: <original name>
-                stream=request.stream,
-                extensions=extensions,
-            )
-            try:
-                return await self._inner.handle_async_request(pinned)
-            except httpx.ConnectError:
-                if index == len(addresses) - 1:
-                    raise
-        raise AssertionError("unreachable: resolve_checked returns at least one address")
+        return await send_to_checked(
+            request, addresses, self._inner.handle_async_request, httpx.ConnectError
+        )
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._inner.aclose()
+
+
+async def send_to_checked(
+    request: Any,
+    addresses: Sequence[IPAddress],
+    send: Callable[[Any], Awaitable[T]],
+    connect_error: type[Exception],
+) -> T:
+    """Send ``request`` (an httpx or httpx2 Request: the same API) to the checked addresses,
+    each in turn until one accepts the connection (localhost gives ::1 and 127.0.0.1; a
+    server may listen on only one), keeping its Host header and TLS name."""
+    extensions: dict[str, Any] = dict(request.extensions)
+    if request.url.scheme == "https":
+        extensions["sni_hostname"] = request.url.host
+    for index, address in enumerate(addresses):
+        pinned = type(request)(
+            request.method,
+            request.url.copy_with(host=str(address)),
+            headers=request.headers,  # keeps Host: <original name>
+            stream=request.stream,
+            extensions=extensions,
+        )
+        try:
+            return await send(pinned)
+        except connect_error:
+            if index == len(addresses) - 1:
+                raise
+    raise AssertionError("unreachable: resolve_checked returns at least one address")
 
 
 def guarded_client(

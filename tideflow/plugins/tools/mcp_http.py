@@ -10,12 +10,11 @@ that changes between check and connect cannot redirect it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 import httpx2
 
-from tideflow.activities.ssrf import resolve_checked
+from tideflow.activities.ssrf import resolve_checked, send_to_checked
 from tideflow.platform.settings import Settings
 
 
@@ -39,24 +38,9 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
             raise httpx2.ConnectTimeout(str(exc), request=request) from None
         except httpx.TransportError as exc:
             raise httpx2.ConnectError(str(exc), request=request) from None
-        extensions: dict[str, Any] = dict(request.extensions)
-        if request.url.scheme == "https":
-            extensions["sni_hostname"] = request.url.host
-        # Like a normal client, try each checked address until one accepts the connection.
-        for index, address in enumerate(addresses):
-            pinned = httpx2.Request(
-                request.method,
-                request.url.copy_with(host=str(address)),
-                headers=request.headers,  # keeps Host: <original name>
-                stream=request.stream,
-                extensions=extensions,
-            )
-            try:
-                return await self._inner.handle_async_request(pinned)
-            except httpx2.ConnectError:
-                if index == len(addresses) - 1:
-                    raise
-        raise AssertionError("unreachable: resolve_checked returns at least one address")
+        return await send_to_checked(
+            request, addresses, self._inner.handle_async_request, httpx2.ConnectError
+        )
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
