@@ -92,10 +92,8 @@ def test_up_healthy_runs_workflow_survives_child_death_and_stops_clean(
     stack: tuple[UpProcess, dict[str, int], Path],
 ) -> None:
     up, ports, data_dir = stack
-    started = time.monotonic()
-    line = up.wait_for_line("healthy in", timeout_s=40)
-    healthy_after = time.monotonic() - started
-    assert healthy_after < 20, line
+    # A bound against hangs only: how fast the stack starts is measured in bench/, not here.
+    up.wait_for_line("healthy in", timeout_s=120)
     up.wait_for_line("Temporal UI", timeout_s=5)
 
     api = f"http://127.0.0.1:{ports['api_port']}"
@@ -160,7 +158,7 @@ def test_up_uses_a_configured_temporal_server(
     target = temporal_env.client.service_client.config.target_host
     up, ports, data_dir = start_up(tmp_path, temporal_address=target, task_queue=task_queue)
     try:
-        up.wait_for_line("healthy in", timeout_s=40)
+        up.wait_for_line("healthy in", timeout_s=120)
         assert not any("Temporal UI" in line for line in up.lines)
         api = f"http://127.0.0.1:{ports['api_port']}"
         deep = httpx.get(f"{api}/health", params={"deep": True}, timeout=15)
