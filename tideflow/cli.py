@@ -80,6 +80,8 @@ def _console(settings: Settings, _args: argparse.Namespace) -> int:
         "false",
         "--global.developmentMode",
         "false",
+        "--client.toolbarMode",
+        "viewer",
     ]
     os.execv(sys.executable, argv)
 
