@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     console_port: int = Field(default=8501, ge=1, le=65535)
     temporal_port: int = Field(default=7233, ge=1, le=65535)
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    # Where the Temporal UI is, for the console's links to runs (a cluster's UI); unset: the
+    # embedded server's UI on temporal_ui_port (no link with an external cluster).
+    temporal_ui_url: str | None = None
 
     # The API the console talks to (defaults to this machine's API).
     api_url: str | None = None

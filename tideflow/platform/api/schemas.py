@@ -131,11 +131,13 @@ class ApiKeyPublic(BaseModel):
 
 
 class DraftRunBody(BaseModel):
-    """``POST /console/api/apps/{id}/workflows/draft/run``: a blocking test run."""
+    """``POST /console/api/apps/{id}/workflows/draft/run``: a test run, blocking or streamed
+    (SSE, as the service API streams)."""
 
     inputs: dict[str, Any] = Field(default_factory=dict[str, Any])
     pins: dict[str, dict[str, Any]] = Field(default_factory=dict[str, dict[str, Any]])
     mock_external: bool = False
+    response_mode: Literal["blocking", "streaming"] = "blocking"
 
 
 class WorkflowRunBody(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 
 from tideflow.platform import triggers
 from tideflow.platform.api.deps import (
@@ -17,6 +18,7 @@ from tideflow.platform.api.deps import (
     TenantApp,
 )
 from tideflow.platform.api.errors import not_found
+from tideflow.platform.api.routes.service_workflows import respond
 from tideflow.platform.api.schemas import DraftBody, DraftRunBody, VersionPublic
 from tideflow.platform.db.crud import apps, envvars
 from tideflow.platform.drafts import (
@@ -124,7 +126,7 @@ def restore(version_id: str, app: TenantApp, session: SessionDep) -> dict[str, A
     return {"result": "success", "version": VersionPublic.of(version)}
 
 
-@router.post("/draft/run")
+@router.post("/draft/run", response_model=WorkflowRunResponse)
 async def run_draft(
     body: DraftRunBody,
     app: TenantApp,
@@ -133,8 +135,9 @@ async def run_draft(
     settings: SettingsDep,
     runs: RunServiceDep,
     _client: TemporalClientDep,
-) -> WorkflowRunResponse:
-    """Run the draft once and wait for its end (pins stand in for nodes' outputs)."""
+) -> Response | WorkflowRunResponse:
+    """Run the draft once (pins stand in for nodes' outputs): wait for its end, or stream its
+    events (``response_mode: streaming``, the service API's SSE)."""
     variables = envvars.list_env(session, app)
     doc = with_env(load_draft(app), variables, settings.secret_key, secrets="blank")
     problems = draft_problems(doc, pinned=tuple(body.pins), mock_external=body.mock_external)
@@ -153,6 +156,9 @@ async def run_draft(
         mock_external=body.mock_external,
         user=account.id,
     )
+    secrets = secret_values(variables, settings.secret_key)
+    if body.response_mode == "streaming":
+        return await respond(runs, start, secrets, "streaming", session)
     row, _ = await runs.start(start)
     ended = await runs.wait(row)
-    return run_response(ended, secret_values(variables, settings.secret_key))
+    return run_response(ended, secrets)
