@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 from tests.conftest import SHARED_DIR
 from tests.console.conftest import Stack, open_page, wait_idle
 
@@ -20,10 +22,12 @@ def test_import_list_export_and_delete_an_app(page: Any, stack: Stack) -> None:
     [app] = [a for a in listed if a["mode"] == "workflow"]
     row = page.get_by_text(f"{app['name']} · workflow")
     row.wait_for()
+    page.get_by_role("button", name="Export").first.click()
     with page.expect_download() as download:
         page.get_by_test_id("stDownloadButton").first.click()
-    assert "workflow:" in download.value.path().read_text()
+    exported = yaml.safe_load(download.value.path().read_text())
+    assert exported["app"]["name"] == app["name"] and "workflow" in exported
     page.get_by_role("button", name="Delete").first.click()
     page.get_by_role("button", name="Yes, delete").click()
-    wait_idle(page)
+    row.wait_for(state="detached")
     assert stack.call("GET", "/console/api/apps")["data"] == []

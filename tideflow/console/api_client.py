@@ -91,21 +91,6 @@ class ConsoleClient:
         """DELETE (Dify's MCP route takes a body)."""
         return self.request("DELETE", path, json_body=body)
 
-    def text(self, path: str, **params: Any) -> str:
-        """GET a text answer (a DSL export)."""
-        try:
-            response = httpx.get(
-                f"{self.base_url}{path}",
-                params=params,
-                headers=self._headers(),
-                timeout=self.timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise ConsoleApiError(0, "unreachable", f"the API at {self.base_url}: {exc}") from exc
-        if response.status_code >= 400:
-            _answer(response)
-        return response.text
-
     def stream(
         self,
         path: str,
@@ -127,7 +112,10 @@ class ConsoleClient:
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
-                    payload: Any = json.loads(line[5:].strip())
+                    try:
+                        payload: Any = json.loads(line[5:].strip())
+                    except ValueError:
+                        continue  # not an event of ours (a comment or a broken line)
                     if isinstance(payload, dict):
                         yield cast(dict[str, Any], payload)
         except httpx.HTTPError as exc:
@@ -145,6 +133,8 @@ def _answer(response: httpx.Response) -> Any:
         fields: dict[str, Any] = cast(dict[str, Any], body) if isinstance(body, dict) else {}
         message = str(fields.get("message") or response.text or response.reason_phrase)
         raise ConsoleApiError(response.status_code, str(fields.get("code") or ""), message, body)
+    if isinstance(body, str):  # a JSON API answered with something else: not ours to index
+        raise ConsoleApiError(response.status_code, "not_json", f"unexpected answer: {body[:200]}")
     return body
 
 

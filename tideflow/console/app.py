@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from tideflow.console.api_client import ACCOUNT_KEY, TOKEN_KEY
-from tideflow.console.common import PAGES_KEY
+from tideflow.console.common import PAGES_KEY, signed_out
 
 # name -> (module under tideflow.console.pages, title, icon, section)
 PAGES: dict[str, tuple[str, str, str, str]] = {
@@ -56,8 +56,7 @@ def main() -> None:
     with st.sidebar:
         st.caption(f"Signed in as {st.session_state.get(ACCOUNT_KEY, '')}")
         if st.button("Sign out"):
-            st.session_state.pop(TOKEN_KEY, None)
-            st.rerun()
+            signed_out()
     st.navigation(sections).run()
 
 

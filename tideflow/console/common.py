@@ -25,11 +25,19 @@ def attempt(call: Callable[[], T], what: str = "") -> T | None:
     try:
         return call()
     except ConsoleApiError as exc:
+        if exc.status == 401:  # the session's token expired: sign in again
+            signed_out()
         prefix = f"{what}: " if what else ""
         st.error(f"{prefix}{exc.message}")
         for problem in problems_of(exc.body):
             st.caption(f"- {problem}")
         return None
+
+
+def signed_out() -> None:
+    """Forget the session (token, drafts, results) and show the sign-in page."""
+    st.session_state.clear()
+    st.rerun()
 
 
 def problems_of(body: Any) -> list[Any]:
@@ -61,7 +69,8 @@ def selected_app(label: str = "App") -> dict[str, Any] | None:
         label,
         listed,
         index=index,
-        format_func=lambda a: f"{a['name']} ({a['mode']})",
+        # Streamlit matches a choice by its label: two apps of one name need the id to differ.
+        format_func=lambda a: f"{a['name']} ({a['mode']}) · {str(a['id'])[:8]}",
         key=f"app-select-{label}",
     )
     st.session_state[APP_KEY] = chosen["id"]

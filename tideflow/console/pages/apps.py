@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import streamlit as st
 
@@ -32,7 +32,11 @@ def render() -> None:
         upload = st.file_uploader("DSL file (.yml)", type=["yml", "yaml"])
         pasted = st.text_area("…or paste it", height=100)
         if st.form_submit_button("Import"):
-            text = upload.getvalue().decode("utf-8") if upload is not None else pasted
+            try:
+                text = upload.getvalue().decode("utf-8") if upload is not None else pasted
+            except UnicodeDecodeError:
+                st.error(f"{upload.name if upload else 'the file'} is not UTF-8 text")
+                text = ""
             if text.strip():
                 _import(text)
     st.divider()
@@ -61,15 +65,21 @@ def _row(app: dict[str, Any]) -> None:
         if edit.button("Edit", key=f"edit-{app['id']}"):
             st.session_state[APP_KEY] = app["id"]
             open_page("editor", app["id"])
-        dsl = attempt(lambda: api().text(f"/console/api/apps/{app['id']}/export"), "export")
-        if dsl is not None:
-            export.download_button(
-                "Export",
-                dsl,
-                file_name=f"{app['name']}.yml",
-                mime="application/x-yaml",
-                key=f"export-{app['id']}",
-            )
+        wanted = f"export-{app['id']}"
+        if export.button("Export", key=f"prepare-{wanted}"):
+            st.session_state[wanted] = True
+        if st.session_state.get(wanted):
+            answer = attempt(lambda: api().get(f"/console/api/apps/{app['id']}/export"), "export")
+            dsl = cast(dict[str, Any], answer).get("data") if isinstance(answer, dict) else None
+            if isinstance(dsl, str):
+                export.download_button(
+                    "Download .yml",
+                    dsl,
+                    file_name=f"{app['name']}.yml",
+                    mime="application/x-yaml",
+                    key=wanted + "-file",
+                    on_click="ignore",
+                )
         if delete.button("Delete", key=f"delete-{app['id']}"):
             st.session_state[f"confirm-{app['id']}"] = True
         if st.session_state.get(f"confirm-{app['id']}"):
