@@ -17,15 +17,6 @@ ECHO = "simple_passthrough_workflow.yml"
 UI = "https://temporal.example.com/ui/"
 
 
-@pytest.fixture
-def runs_api(api: Api) -> Api:
-    """The API with the console runs routes (included here until app.py registers them)."""
-    paths = {getattr(route, "path", "") for route in api.asgi.routes}
-    if "/console/api/apps/{app_id}/workflow-runs" not in paths:
-        api.asgi.include_router(console_runs.router)
-    return api
-
-
 async def _draft_run(api: Api, app_id: str, inputs: dict[str, Any], mode: str) -> Any:
     return await api.http.post(
         f"/console/api/apps/{app_id}/workflows/draft/run",
@@ -41,9 +32,8 @@ async def _get(api: Api, path: str, **params: Any) -> Any:
 
 
 async def test_streamed_draft_run_then_its_record_and_node_executions(
-    runs_api: Api, gateway: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+    api: Api, gateway: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api = runs_api
     monkeypatch.setenv("TIDEFLOW_TEMPORAL_UI_URL", UI)
     get_settings.cache_clear()
     app_id = await api.import_app(LLM, publish=False)
@@ -109,9 +99,8 @@ async def test_streamed_draft_run_then_its_record_and_node_executions(
 
 
 async def test_runs_newest_first_in_pages_and_filtered_by_status(
-    runs_api: Api, gateway: FakeLLMServer
+    api: Api, gateway: FakeLLMServer
 ) -> None:
-    api = runs_api
     app_id = await api.import_app(LLM, publish=False)
     ids: list[str] = []
     for word in ("one", "two"):
@@ -138,8 +127,7 @@ async def test_runs_newest_first_in_pages_and_filtered_by_status(
     assert bad.status_code == 400 and "status" in bad.json()["message"]
 
 
-async def test_another_workspaces_runs_are_not_found(runs_api: Api) -> None:
-    api = runs_api
+async def test_another_workspaces_runs_are_not_found(api: Api) -> None:
     app_id = await api.import_app(ECHO, publish=False)
     done = await _draft_run(api, app_id, {"query": "hi"}, "blocking")
     run_id = done.json()["workflow_run_id"]

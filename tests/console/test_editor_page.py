@@ -6,6 +6,7 @@ node form of every Dify fixture draws without changing the graph."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,45 @@ def test_chatflow_iteration_and_variable_insert(page: Any, stack: Stack) -> None
     shot(page, "iteration")
 
 
+def test_copies_of_one_dsl_keep_their_own_forms(page: Any, stack: Stack) -> None:
+    """Two apps share node ids: a value typed into one's form stays out of the other's graph,
+    and the node picker names each node by title and id."""
+    first, second = (
+        stack.call("POST", "/console/api/apps/imports", json={"yaml_content": text})["app_id"]
+        for text in (PASSTHROUGH.read_text(), PASSTHROUGH.read_text())
+    )
+    open_page(page, "Editor")
+
+    def switch_to(app_id: str) -> None:
+        page.get_by_role("combobox", name="App").click()
+        page.get_by_role("option", name=re.compile(app_id[:8])).click()
+        wait_idle(page)
+        flow_node(page, END).wait_for()
+
+    switch_to(second)
+    select_node(page, END, "End")
+    original = page.get_by_label("Output", exact=True).input_value()
+    switch_to(first)
+    select_node(page, END, "End")
+    page.get_by_role("combobox", name="Node", exact=True).click()
+    choices = page.get_by_role("option").all_inner_texts()
+    assert choices == [f"Start · {START}", f"End · {END}"], choices  # titles repeat: ids
+    page.keyboard.press("Escape")
+    fill(page, "Output", "only-in-first")
+    expect(page.get_by_text("Unsaved changes")).to_be_visible()
+
+    switch_to(second)  # its End node is still selected: its form shows at once
+    expect(page.get_by_label("Output", exact=True)).to_have_value(original)
+    expect(page.get_by_text("Draft saved", exact=True)).to_be_visible()
+    shot(page, "second_copy")
+    switch_to(first)
+    expect(page.get_by_label("Output", exact=True)).to_have_value("only-in-first")
+    [output] = save_and_fetch(page, stack, first)["nodes"][1]["data"]["outputs"]
+    assert output["variable"] == "only-in-first"
+    [output] = draft(stack, second)["graph"]["nodes"][1]["data"]["outputs"]
+    assert output["variable"] == original
+
+
 def save_and_fetch(page: Any, stack: Stack, app_id: str) -> dict[str, Any]:
     """Save the changed draft from the page; the saved graph."""
     expect(page.get_by_text("Unsaved changes")).to_be_visible()
@@ -262,3 +302,32 @@ def test_forms_draw_every_fixture_without_changing_it(tmp_path: Path) -> None:
     assert [e.value for e in app.exception] == []
     assert [e.value for e in app.error] == []
     assert [m.value for m in app.markdown if m.value.startswith("CHANGED")] == []
+
+
+def _connect_from_classifier() -> None:
+    """An AppTest script: the Next nodes section of a question classifier without classes."""
+    import streamlit as st
+
+    from tideflow.console.node_fields import edges_section
+
+    sort = {"id": "qc", "data": {"type": "question-classifier", "title": "Sort", "classes": []}}
+    end = {"id": "end", "data": {"type": "end", "title": "End"}}
+    graph = st.session_state.setdefault("graph", {"nodes": [sort, end], "edges": []})
+    queued: list[Any] = []
+    edges_section(graph, graph["nodes"][0], "qc-form", queued.append)
+    for change in queued:
+        change()
+
+
+def test_connect_from_a_classifier_without_classes_says_why() -> None:
+    app = AppTest.from_function(_connect_from_classifier, default_timeout=30)
+    app.run()
+    picker = app.selectbox(key="qc-form:connect")
+    assert picker.options == ["End · end"]  # titles repeat: the label carries the id
+    picker.select("end").run()
+    app.button(key="qc-form:connect-go").click().run()
+    assert [e.value for e in app.exception] == []
+    assert [e.value for e in app.error] == [
+        "Sort: Connect needs a branch: classes is empty, add a class first"
+    ]
+    assert app.session_state["graph"]["edges"] == []

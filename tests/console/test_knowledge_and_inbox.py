@@ -3,15 +3,20 @@ the page; a paused run's human-input form answered from the inbox."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
 
 import httpx
+import pytest
 import yaml
+from streamlit.testing.v1 import AppTest
 
 from tests.console.conftest import ARTIFACTS, Stack, open_page, wait_idle
 from tests.runtime.test_human_input import FORM
+from tideflow.console.api_client import TOKEN_KEY
+from tideflow.platform.settings import get_settings
 
 PARAGRAPHS = [
     "Tideflow runs every app graph as one durable Temporal workflow.",
@@ -86,6 +91,64 @@ def test_knowledge_base_upload_browse_and_hit_test(page: Any, stack: Stack) -> N
     page.get_by_text(PARAGRAPHS[1]).wait_for()
     _shot(page, page.get_by_text(PARAGRAPHS[1]), "hits")
     assert page.get_by_text("1 record for 'harbour pilot tanker' · keyword_search").count() == 1
+
+
+def _follow_uploads(dataset_id: str, followed: str) -> None:
+    """An AppTest script: the Knowledge page's upload section, following the uploads in
+    ``followed`` (JSON)."""
+    import json
+
+    import streamlit as st
+
+    from tideflow.console.knowledge_documents import upload
+
+    st.session_state.setdefault(f"knowledge-followed-{dataset_id}", json.loads(followed))
+    upload({"id": dataset_id})
+
+
+def test_documents_deleted_elsewhere_are_no_longer_followed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = stack.call(
+        "POST", "/console/api/datasets", json={"name": "Let go", "indexing_technique": "economy"}
+    )
+    base = f"/console/api/datasets/{dataset['id']}/documents"
+    made = stack.call(
+        "POST",
+        base,
+        files=[
+            ("files", (n, b"Buoys mark the channel.", "text/plain"))
+            for n in ("kept.txt", "lost.txt")
+        ],
+        data={"data": json.dumps({"process_rule": {"mode": "automatic"}})},
+    )
+    names = {str(d["id"]): str(d["name"]) for d in made["documents"]}
+    stack.call("DELETE", f"{base}/{next(i for i, n in names.items() if n == 'lost.txt')}")
+    followed = [
+        {"batch": made["batch"], "names": names, "status": {}},  # one of its two deleted
+        {"batch": "deleted-batch", "names": {"gone-id": "vanished"}, "status": {}},  # all of it
+    ]
+    monkeypatch.setenv("TIDEFLOW_API_URL", stack.api)
+    get_settings.cache_clear()
+    try:
+        app = AppTest.from_function(
+            _follow_uploads, args=(dataset["id"], json.dumps(followed)), default_timeout=30
+        )
+        app.session_state[TOKEN_KEY] = stack.token
+        for _ in range(60):  # a poll a run, as the page's fragment does each second
+            app.run()
+            if [b for b in app.button if b.label == "Clear progress"]:
+                break
+            time.sleep(0.5)
+    finally:
+        get_settings.cache_clear()
+    assert [e.value for e in app.exception] == [] and [e.value for e in app.error] == []
+    assert [b.label for b in app.button if b.label == "Clear progress"] == ["Clear progress"]
+    assert [w.value for w in app.warning] == [
+        f"{name}: the API no longer reports this document (deleted?): no longer following it"
+        for name in ("lost.txt", "vanished")
+    ]
+    assert [p.text for p in app.progress] == ["kept.txt: completed (1/1 chunks)"]
 
 
 def _review_app() -> str:

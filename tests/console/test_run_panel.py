@@ -30,6 +30,25 @@ def _visible(locator: Any) -> Any:
     return locator.filter(visible=True)
 
 
+def _settled(page: Any, quiet_ms: int = 1000, timeout_ms: int = 30_000) -> None:
+    """Wait until Streamlit has run no script for ``quiet_ms`` (a page that reruns itself over
+    and over never gets there: the wait times out)."""
+    page.evaluate("delete window.tideflowQuietSince")
+    page.wait_for_function(
+        """quiet => {
+            const now = performance.now();
+            if (document.querySelector('[data-testid="stStatusWidget"]')) {
+                window.tideflowQuietSince = now;
+            }
+            window.tideflowQuietSince ??= now;
+            return now - window.tideflowQuietSince >= quiet;
+        }""",
+        arg=quiet_ms,
+        polling=100,
+        timeout=timeout_ms,
+    )
+
+
 def test_run_the_draft_then_its_history_and_charts(
     page: Any, stack: Stack, fake_llm: FakeLLMServer
 ) -> None:
@@ -75,7 +94,7 @@ def test_run_the_draft_then_its_history_and_charts(
     fills = [coloured.nth(i).evaluate("n => getComputedStyle(n).backgroundColor") for i in range(3)]
     assert fills == [SUCCEEDED_FILL] * 3
     _visible(page.get_by_text("Node details")).wait_for()
-    page.wait_for_timeout(2000)  # the canvas settles: no rerun after rerun
+    _settled(page)  # the canvas settles: no rerun after rerun
     assert page.get_by_test_id("stStatusWidget").count() == 0
     _shot(page, "panel")
     page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, main.scrollHeight)")

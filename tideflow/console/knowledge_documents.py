@@ -9,10 +9,15 @@ from typing import Any, cast
 
 import streamlit as st
 
+from tideflow.console.api_client import ConsoleApiError
 from tideflow.console.common import api, attempt
 
 # Ingestion ends in one of these; a document in any other status is still being worked on.
 FINISHED = frozenset({"completed", "error", "paused"})
+# A followed document the indexing status has not listed for this many polls was deleted
+# elsewhere: it is no longer followed (else the page would poll forever).
+MISSING_POLLS = 3
+GONE = "gone"
 DOCUMENT_PAGE = 50
 
 
@@ -36,7 +41,8 @@ def _followed_key(dataset_id: str) -> str:
 
 
 def _followed(dataset_id: str) -> list[dict[str, Any]]:
-    """The uploads this session follows: ``{batch, names: {id: name}, status: {id: entry}}``."""
+    """The uploads this session follows: ``{batch, names: {id: name}, status: {id: entry},
+    missing: {id: polls}}``."""
     return st.session_state.setdefault(_followed_key(dataset_id), [])
 
 
@@ -131,8 +137,43 @@ def _send(
 def _done(entry: dict[str, Any]) -> bool:
     status: dict[str, dict[str, Any]] = entry["status"]
     return len(status) == len(entry["names"]) and all(
-        s.get("indexing_status") in FINISHED for s in status.values()
+        s.get("indexing_status") in FINISHED or s.get("indexing_status") == GONE
+        for s in status.values()
     )
+
+
+def _batch_status(dataset_id: str, batch: str) -> list[dict[str, Any]] | None:
+    """The batch's documents as the API reports them (none when it knows the batch no more:
+    all deleted); None when the API did not answer (its message shown)."""
+
+    def call() -> Any:
+        try:
+            return api().get(
+                f"/console/api/datasets/{dataset_id}/documents/{batch}/indexing-status"
+            )
+        except ConsoleApiError as exc:
+            if exc.status == 404:
+                return {"data": []}
+            raise
+
+    answer = attempt(call, "indexing status")
+    return None if answer is None else records(answer)
+
+
+def _record(entry: dict[str, Any], reported: list[dict[str, Any]]) -> None:
+    """Take a poll's statuses; a document missing from MISSING_POLLS answers in a row is
+    marked GONE (no longer followed)."""
+    by_id = {str(item.get("id")): item for item in reported}
+    missing: dict[str, int] = entry.setdefault("missing", {})
+    status: dict[str, dict[str, Any]] = entry["status"]
+    for document_id in entry["names"]:
+        if document_id in by_id:
+            status[document_id] = by_id[document_id]
+            missing.pop(document_id, None)
+        elif status.get(document_id, {}).get("indexing_status") not in FINISHED:
+            missing[document_id] = missing.get(document_id, 0) + 1
+            if missing[document_id] >= MISSING_POLLS:
+                status[document_id] = {"indexing_status": GONE}
 
 
 @st.fragment(run_every=1.0)
@@ -142,14 +183,9 @@ def _poll(dataset_id: str) -> None:
     for entry in _followed(dataset_id):
         if _done(entry):
             continue
-        seen = attempt(
-            lambda e=entry: api().get(
-                f"/console/api/datasets/{dataset_id}/documents/{e['batch']}/indexing-status"
-            ),
-            "indexing status",
-        )
-        for item in records(seen):
-            entry["status"][str(item["id"])] = item
+        reported = _batch_status(dataset_id, str(entry["batch"]))
+        if reported is not None:  # an API that did not answer says nothing of the documents
+            _record(entry, reported)
     _show_progress(dataset_id)
     if all(_done(entry) for entry in _followed(dataset_id)):
         st.rerun()
@@ -164,6 +200,12 @@ def _show_progress(dataset_id: str) -> None:
         for document_id, name in entry["names"].items():
             status: dict[str, Any] = entry["status"].get(document_id) or {}
             stage = str(status.get("indexing_status") or "waiting")
+            if stage == GONE:
+                st.warning(
+                    f"{name}: the API no longer reports this document (deleted?): "
+                    "no longer following it"
+                )
+                continue
             done = int(status.get("completed_segments") or 0)
             total = int(status.get("total_segments") or 0)
             fraction = 1.0 if stage == "completed" else (done / total if total else 0.0)

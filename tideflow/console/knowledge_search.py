@@ -29,7 +29,8 @@ def chunks(dataset_id: str, documents: list[dict[str, Any]]) -> None:
     chosen = st.selectbox(
         "Document",
         list(by_id),
-        format_func=lambda i: f"{by_id[i]['name']} ({by_id[i]['display_status']})",
+        # Streamlit keeps a choice by its label: two documents of one name need the id to differ.
+        format_func=lambda i: f"{by_id[i]['name']} ({by_id[i]['display_status']}) · {i[:8]}",
         key=f"knowledge-chunk-doc-{dataset_id}",
         on_change=first_page,
     )

@@ -10,7 +10,7 @@ import streamlit as st
 
 from tideflow.console.graph_canvas import new_edge
 from tideflow.console.node_types import Data
-from tideflow.console.variables import node_data, nodes_by_id, selector_picker
+from tideflow.console.variables import node_data, node_label, nodes_by_id, selector_picker
 
 if TYPE_CHECKING:
     from tideflow.console.node_forms import NodeForm
@@ -129,11 +129,15 @@ def edges_section(
         "Connect to",
         others,
         index=None,
-        format_func=lambda n: str(node_data(nodes[n]).get("title") or n),
+        format_func=lambda n: node_label(nodes[n], n),
         placeholder="Choose a node to connect to",
         key=f"{key}:connect",
     )
     if button.button("Connect", key=f"{key}:connect-go", disabled=target is None) and target:
+        if not handles:  # a question classifier without classes has no branch to leave from
+            who = data.get("title") or node_id
+            st.error(f"{who}: Connect needs a branch: classes is empty, add a class first")
+            return
         later(lambda: edges.append(new_edge(nodes, node_id, str(target), handles[0])))
 
 

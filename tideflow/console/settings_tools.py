@@ -180,7 +180,12 @@ def _workflow_form() -> None:
     if not workflows:
         st.caption("No workflow apps: only a published workflow app can be a tool.")
         return
-    app = st.selectbox("Workflow app", workflows, format_func=lambda a: a["name"], key="tool-wf")
+    app = st.selectbox(  # Streamlit keeps a choice by its label: the id tells namesakes apart
+        "Workflow app",
+        workflows,
+        format_func=lambda a: f"{a['name']} · {str(a['id'])[:8]}",
+        key="tool-wf",
+    )
     inputs = attempt(lambda: app_inputs(str(app["id"])), "the app's inputs") or []
     with st.form(f"tool-workflow-{app['id']}"):
         name = st.text_input("Tool name", help="Letters, digits, _ and -: how agents call it")

@@ -56,6 +56,13 @@ def node_data(node: Data) -> Data:
     return cast(Data, data) if isinstance(data, dict) else {}
 
 
+def node_label(node: Data, node_id: str) -> str:
+    """A node as a select box lists it: its title and its id. Titles repeat, and Streamlit
+    keeps a selection by its label, so a label without the id could pick another node."""
+    title = node_data(node).get("title")
+    return f"{title} · {node_id}" if title else node_id
+
+
 def upstream(graph: Data, node_id: str) -> list[str]:
     """The ids of the nodes whose outputs ``node_id`` may read, nearest first: those with a
     path to it, and for a node inside an iteration or loop, the container and what precedes it."""

@@ -26,7 +26,7 @@ from tideflow.console.graph_canvas import (
 from tideflow.console.node_forms import NodeForm, render_form
 from tideflow.console.node_types import DEFAULTS, Data, label
 from tideflow.console.run_panel import render_run_panel
-from tideflow.console.variables import node_data, nodes_by_id, readable
+from tideflow.console.variables import node_data, node_label, nodes_by_id, readable
 
 GRAPH_MODES = ("workflow", "advanced-chat")
 
@@ -47,10 +47,13 @@ def render() -> None:
         return
     notices = st.container()
     save, publish, reload, state = st.columns([1, 1, 1, 3], vertical_alignment="center")
+    key = _key(editor)
     clicked = {
-        "save": save.button("Save draft", type="primary"),
-        "publish": publish.button("Publish"),
-        "reload": reload.button("Reload draft", help="Discard unsaved changes"),
+        "save": save.button("Save draft", type="primary", key=f"{key}:save"),
+        "publish": publish.button("Publish", key=f"{key}:publish"),
+        "reload": reload.button(
+            "Reload draft", help="Discard unsaved changes", key=f"{key}:reload"
+        ),
     }
     problems = st.container()
     canvas, side = st.columns([3, 2])
@@ -89,10 +92,17 @@ def _editor(app: Data) -> Editor | None:
     return editor
 
 
+def _key(editor: Editor) -> str:
+    """The start of every editor widget's key: copies of one DSL share node ids, so without
+    the app's id one app's typed values would land in another's graph."""
+    return f"ed:{editor.app_id}"
+
+
 def _add_node(editor: Editor) -> None:
+    key = _key(editor)
     kind, after, button = st.columns([2, 2, 1], vertical_alignment="bottom")
     node_type = kind.selectbox(
-        "Node type", list(DEFAULTS), format_func=label, key="editor-add-type"
+        "Node type", list(DEFAULTS), format_func=label, key=f"{key}:add-type"
     )
     nodes = nodes_by_id(editor.graph)
     options = list(nodes)
@@ -100,11 +110,11 @@ def _add_node(editor: Editor) -> None:
         "After",
         options,
         index=options.index(editor.selected) if editor.selected in nodes else None,
-        format_func=lambda n: _title(nodes[n], n),
+        format_func=lambda n: node_label(nodes[n], n),
         placeholder="Not connected",
-        key=f"editor-add-after:{editor.rev}:{editor.selected}",
+        key=f"{key}:add-after:{editor.rev}:{editor.selected}",
     )
-    if button.button("Add node") and node_type:
+    if button.button("Add node", key=f"{key}:add") and node_type:
         editor.selected = add_node(editor.graph, node_type, anchor)
         editor.rev += 1
 
@@ -180,9 +190,9 @@ def _node_form(editor: Editor) -> None:
         "Node",
         ids,
         index=ids.index(editor.selected) if editor.selected in nodes else None,
-        format_func=lambda n: _title(nodes[n], n),
+        format_func=lambda n: node_label(nodes[n], n),
         placeholder="Click a node on the canvas",
-        key=f"editor-node:{editor.rev}:{editor.selected}",
+        key=f"{_key(editor)}:node:{editor.rev}:{editor.selected}",
     )
     if picked != editor.selected:
         editor.selected = picked
@@ -198,9 +208,10 @@ def _node_form(editor: Editor) -> None:
         cast(list[Data], editor.draft.get("conversation_variables") or []),
     )
     with st.container(border=True):
-        form = NodeForm(editor.graph, node, variables, f"ed{editor.rev}:{picked}", providers())
+        key = f"{_key(editor)}:{editor.rev}:{picked}"
+        form = NodeForm(editor.graph, node, variables, key, providers())
         reshaped = render_form(form)
-        if st.button("Delete node", key=f"ed{editor.rev}:{picked}:delete"):
+        if st.button("Delete node", key=f"{key}:delete"):
             delete_node(editor.graph, picked)
             editor.selected = None
             reshaped = True
@@ -219,7 +230,9 @@ def _versions(editor: Editor) -> None:
         text.markdown(
             f"**Version {version['version']}** · {when} · `{str(version['plan_hash'])[:12]}`"
         )
-        if button.button("Restore", key=f"restore-{version['id']}") and restore(editor, version):
+        if button.button("Restore", key=f"{_key(editor)}:restore:{version['id']}") and restore(
+            editor, version
+        ):
             st.rerun()
 
 
