@@ -251,9 +251,7 @@ async def test_trigger_now_and_backfill_record_schedule_runs(api: Api) -> None:
     assert refused.status_code == 400 and refused.json()["code"] == "invalid_param"
 
 
-async def test_a_schedule_fires_at_its_time(
-    api: Api, temporal_env: WorkflowEnvironment
-) -> None:
+async def test_a_schedule_fires_at_its_time(api: Api, temporal_env: WorkflowEnvironment) -> None:
     app_id = await _scheduled_app(api, {"mode": "cron", "cron_expression": "0 0 1 1 *"})
     # The same schedule, through the same code, but with a seconds-level spec: the next firing
     # is two to three seconds ahead.
