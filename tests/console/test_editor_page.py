@@ -304,6 +304,32 @@ def test_forms_draw_every_fixture_without_changing_it(tmp_path: Path) -> None:
     assert [m.value for m in app.markdown if m.value.startswith("CHANGED")] == []
 
 
+def test_forms_draw_the_human_input_and_trigger_defaults(tmp_path: Path) -> None:
+    from tideflow.console.graph_canvas import add_node
+
+    graphs: dict[str, Any] = {}
+    for root, step in (
+        ("start", "human-input"),
+        ("trigger-webhook", None),
+        ("trigger-schedule", None),
+    ):
+        graph: dict[str, Any] = {"nodes": [], "edges": []}
+        last = add_node(graph, root, None)
+        if step:
+            last = add_node(graph, step, last)
+        add_node(graph, "end", last)
+        graphs[f"{root}-{step}"] = (graph, "workflow")
+    graphs_file = tmp_path / "graphs.json"
+    graphs_file.write_text(json.dumps(graphs))
+    app = AppTest.from_function(_draw_every_form, args=(str(graphs_file),), default_timeout=60)
+    app.run()
+    assert [e.value for e in app.exception] == []
+    assert [e.value for e in app.error] == []
+    assert [m.value for m in app.markdown if m.value.startswith("CHANGED")] == []
+    titles = [t.value for t in app.text_input if t.label == "Title"]
+    assert {"Human input", "Webhook trigger", "Schedule trigger"} <= set(titles)
+
+
 def _connect_from_classifier() -> None:
     """An AppTest script: the Next nodes section of a question classifier without classes."""
     import streamlit as st

@@ -1,7 +1,7 @@
 """The run panel, the Runs page and the Charts page in Chromium: run an LLM app's draft from
-the Runs page (streamed: nodes turn succeeded, the model's text appears, the graph is
-coloured), find the run in the history with its node outputs and its Temporal UI link, then see
-its charts."""
+the Runs page (streamed: the live graph shows the LLM node running while the model stalls, the
+model's text appears, then the canvas shows every node succeeded), find the run in the history
+with its node outputs and its Temporal UI link, then see its charts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.conftest import SHARED_DIR
 from tests.console.conftest import ARTIFACTS, Stack, open_page, wait_idle
@@ -16,9 +17,12 @@ from tests.fakes.openai_server import FakeLLMServer, Reply
 
 LLM = SHARED_DIR / "conformance" / "dify-fixtures" / "basic_llm_chat_workflow.yml"
 QUESTION = "hello from chromium"
-# Streamed slowly enough to watch: a chunk of 6 characters every 0.5 s.
+# Streamed slowly enough to watch: the model stalls 3 s, then a chunk of 6 characters every
+# 0.5 s.
 ANSWER = "the model's words arrive a few at a time"
+STALL_S = 3.0
 SUCCEEDED_FILL = "rgb(220, 252, 231)"  # run_view.CANVAS_COLORS["succeeded"]
+RUNNING_FILL = "rgb(219, 234, 254)"  # run_view.CANVAS_COLORS["running"]
 
 
 def _shot(page: Any, name: str) -> None:
@@ -52,7 +56,7 @@ def _settled(page: Any, quiet_ms: int = 1000, timeout_ms: int = 30_000) -> None:
 def test_run_the_draft_then_its_history_and_charts(
     page: Any, stack: Stack, fake_llm: FakeLLMServer
 ) -> None:
-    fake_llm.script(Reply(text=ANSWER, chunk_size=6, chunk_delay=0.5))
+    fake_llm.script(Reply(text=ANSWER, chunk_size=6, chunk_delay=0.5, first_token_delay=STALL_S))
     app_id = stack.call(
         "POST", "/console/api/apps/imports", json={"yaml_content": LLM.read_text()}
     )["app_id"]
@@ -74,10 +78,22 @@ def test_run_the_draft_then_its_history_and_charts(
     wait_idle(page)
     pin.fill("")
     run.click()
+    # While the model stalls: the live graph shows Start done, the LLM running, End to come.
+    graph = _visible(page.locator(".tideflow-live-graph"))
+    llm = graph.locator('[data-node-id="llm_node"]')
+    expect(llm).to_have_attribute("data-status", "running", timeout=15_000)
+    assert llm.evaluate("n => getComputedStyle(n).backgroundColor") == RUNNING_FILL
+    assert "running" in llm.inner_text() and "LLM" in llm.inner_text()
+    expect(graph.locator('[data-node-id="start_node"]')).to_have_attribute(
+        "data-status", "succeeded"
+    )
+    assert graph.locator('[data-node-id="end_node"]').get_attribute("data-status") == "pending"
     live = _visible(page.get_by_test_id("stMarkdownContainer"))
+    assert live.filter(has_text=re.compile(r"^the mo")).count() == 0  # no text yet: stalled
     live.filter(has_text=re.compile(r"^running · LLM · llm")).wait_for()
     _shot(page, "live")
     live.filter(has_text=re.compile(r"^the mo")).wait_for()  # the text, as it streams
+    assert llm.get_attribute("data-status") == "running"
     assert live.filter(has_text=re.compile(r"^Running · run")).count() == 1
     page.get_by_text(re.compile(r"Run succeeded in [\d.]+ s · \d+ tokens · 3 steps")).wait_for()
     wait_idle(page)
@@ -93,6 +109,7 @@ def test_run_the_draft_then_its_history_and_charts(
     assert coloured.count() == 3
     fills = [coloured.nth(i).evaluate("n => getComputedStyle(n).backgroundColor") for i in range(3)]
     assert fills == [SUCCEEDED_FILL] * 3
+    assert graph.count() == 0  # the canvas took the live graph's place
     _visible(page.get_by_text("Node details")).wait_for()
     _settled(page)  # the canvas settles: no rerun after rerun
     assert page.get_by_test_id("stStatusWidget").count() == 0

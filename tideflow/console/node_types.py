@@ -134,6 +134,49 @@ DEFAULTS: dict[str, tuple[str, Data]] = {
         "Loop",
         {"loop_count": 10, "break_conditions": [], "logical_operator": "and", "loop_variables": []},
     ),
+    # Each action id is also the handle of the branch it takes.
+    "human-input": (
+        "Human input",
+        {
+            "form_content": "Please review and choose an action.",
+            "inputs": [],
+            "user_actions": [
+                {"id": "approve", "title": "Approve", "button_style": "primary"},
+                {"id": "reject", "title": "Reject", "button_style": "default"},
+            ],
+            "timeout": 3,
+            "timeout_unit": "day",
+        },
+    ),
+    # Triggers are root nodes of workflow apps, in place of the Start node.
+    "trigger-webhook": (
+        "Webhook trigger",
+        {
+            "method": "post",
+            "content_type": "application/json",
+            "headers": [],
+            "params": [],
+            "body": [],
+            "status_code": 200,
+            "response_body": "",
+            "response_mode": "async",
+        },
+    ),
+    "trigger-schedule": (
+        "Schedule trigger",
+        {
+            "mode": "visual",
+            "frequency": "daily",
+            "visual_config": {
+                "time": "12:00 AM",
+                "weekdays": ["sun"],
+                "on_minute": 0,
+                "monthly_days": [1],
+            },
+            "cron_expression": "",
+            "timezone": "UTC",
+        },
+    ),
 }
 # A container's inner entry node (added with the container).
 CONTAINER_STARTS = {"iteration": "iteration-start", "loop": "loop-start"}
@@ -184,6 +227,14 @@ def _aggregator_outputs(data: Data) -> list[str]:
     return ["output"]
 
 
+def _webhook_outputs(data: Data) -> list[str]:
+    """Each header (``-`` read as ``_``), query param and body param, and the raw request."""
+    names = [str(v["name"]).replace("-", "_") for v in _items(data.get("headers")) if v.get("name")]
+    for field in ("params", "body"):
+        names += [str(v["name"]) for v in _items(data.get(field)) if v.get("name")]
+    return [*dict.fromkeys(names), "_webhook_raw"]
+
+
 def _fixed(*names: str) -> Callable[[Data], list[str]]:
     return lambda _data: list(names)
 
@@ -204,13 +255,14 @@ OUTPUTS: dict[str, Callable[[Data], list[str]]] = {
     "loop": _named("loop_variables", "label", "loop_round"),
     "document-extractor": _fixed("text"),
     "list-operator": _fixed("result", "first_record", "last_record"),
-    "human-input": _named("inputs", "output_variable_name", "__action_id"),
-    "trigger-webhook": _fixed("_webhook_raw"),
+    "human-input": _named("inputs", "output_variable_name", "__action_id", "__rendered_content"),
+    "trigger-webhook": _webhook_outputs,
+    "trigger-schedule": _fixed(),  # none: a scheduled run has only sys.timestamp
 }
 
 
 def output_names(data: Data) -> list[str]:
     """What a node of this ``data`` writes that later nodes may read (none for end, answer,
-    if-else and the assigner)."""
+    if-else, the assigner and the schedule trigger)."""
     outputs = OUTPUTS.get(str(data.get("type") or ""))
     return outputs(data) if outputs else []

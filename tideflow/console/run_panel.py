@@ -1,7 +1,8 @@
 """The draft's Run panel (the editor's Run tab, and the Runs page): an inputs form built from the
-Start node's variables, optional pins, and the run streamed live from the API's SSE: nodes
-coloured by status as they start and finish, streamed text as it arrives, then each node's
-inputs, outputs, time and tokens, the run's outputs or error, and the graph coloured by status.
+Start node's variables, optional pins, and the run streamed live from the API's SSE: the graph
+and the node lines coloured by status as nodes start and finish, streamed text as it arrives,
+then each node's inputs, outputs, time and tokens, the run's outputs or error, and the graph on
+the interactive canvas coloured by status.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tideflow.console.run_view import (
     RunView,
     data_of,
     dicts,
+    live_graph,
     node_details,
     node_line,
     run_summary,
@@ -72,7 +74,7 @@ def render_run_panel(app: dict[str, Any], graph: dict[str, Any] | None) -> None:
         view = RunView()
         path = f"/console/api/apps/{app_id}/workflows/draft/run"
         try:
-            _consume(api().stream(path, body), view, live)
+            _consume(api().stream(path, body), view, live, graph)
         except ConsoleApiError as exc:
             # Drawn once the request has ended: a container filled while the stream runs
             # would keep the previous run's notice on screen until the script ends.
@@ -201,7 +203,7 @@ def _pins(nodes: list[dict[str, Any]], raw: dict[str, str], problems: list[str])
     return pins
 
 
-def _consume(events: Any, view: RunView, live: Any) -> None:
+def _consume(events: Any, view: RunView, live: Any, graph: dict[str, Any]) -> None:
     """Apply each streamed event to ``view``, redrawing the live view as it changes."""
     drawn = 0.0
     for payload in events:
@@ -209,14 +211,17 @@ def _consume(events: Any, view: RunView, live: Any) -> None:
         now = time.monotonic()
         if structural or now - drawn >= _REDRAW_S:
             with live.container():
-                _live(view)
+                _live(view, graph)
             drawn = now
     with live.container():
-        _live(view)
+        _live(view, graph)
 
 
-def _live(view: RunView) -> None:
+def _live(view: RunView, graph: dict[str, Any]) -> None:
+    """The run as it streams. The graph is HTML here, not the canvas: a canvas drawn now would
+    make Streamlit rerun the script, cutting the stream off (see ``live_graph``)."""
     st.markdown(f"**Running** · run `{view.run_id or '…'}`")
+    live_graph(graph, view.statuses())
     for node in view.nodes.values():
         st.markdown(node_line(node))
     if view.text:

@@ -1,9 +1,12 @@
 """How a run looks in the console: the state its SSE events build up (``RunView``), a node's
-status line and details, the run's summary, and the graph coloured by node status. Shared by
-the run panel (a live run) and the Runs page (a recorded one)."""
+status line and details, the run's summary, and the graph coloured by node status: on the
+interactive canvas once a run has ended, and as plain HTML while it streams. Shared by the run
+panel (a live run) and the Runs page (a recorded one)."""
 
 from __future__ import annotations
 
+import html
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -42,6 +45,9 @@ CANVAS_COLORS = {
 _CONTAINER_EVENTS = ("iteration_", "loop_")
 # Session state: when each status canvas was drawn first, by its key.
 _CANVAS_STAMPS_KEY = "tideflow_status_canvas"
+# The live graph: a node's size when the graph gives none, and the largest drawing (pixels).
+_BOX = (200.0, 56.0)
+_LIVE_MAX = (1000.0, 260.0)
 
 
 def dicts(value: Any) -> list[dict[str, Any]]:
@@ -221,3 +227,107 @@ def status_canvas(graph: dict[str, Any], statuses: dict[str, str], key: str) -> 
 def _position(node: dict[str, Any]) -> tuple[float, float]:
     position = cast(dict[str, Any], node.get("position") or {})
     return float(position.get("x") or 0), float(position.get("y") or 0)
+
+
+def live_graph(graph: dict[str, Any], statuses: dict[str, str]) -> None:
+    """The graph coloured by status, drawn at the nodes' positions as plain HTML.
+
+    A streamlit-flow canvas cannot be drawn while a run streams: each newly drawn canvas
+    reports its state back, which makes Streamlit stop the script (and the stream it reads) to
+    rerun it. HTML reports nothing, so it can be redrawn on every event."""
+    if dicts(graph.get("nodes")):
+        st.html(graph_html(graph, statuses))
+
+
+def graph_html(graph: dict[str, Any], statuses: dict[str, str]) -> str:
+    """The HTML of ``live_graph``: each node a box (``data-node-id``, ``data-status``) in its
+    status's colours, each edge a line, scaled down to fit."""
+    nodes = dicts(graph.get("nodes"))
+    boxes = _boxes(nodes)
+    left = min(x for x, _, _, _ in boxes.values()) - 16
+    top = min(y for _, y, _, _ in boxes.values()) - 16
+    width = max(x + w for x, _, w, _ in boxes.values()) - left + 16
+    height = max(y + h for _, y, _, h in boxes.values()) - top + 16
+    scale = min(1.0, _LIVE_MAX[0] / width, _LIVE_MAX[1] / height)
+    moved = {k: (x - left, y - top, w, h) for k, (x, y, w, h) in boxes.items()}
+    # Iterations and loops first: their children are drawn on top of them.
+    containers = [n for n in nodes if data_of(n).get("type") in ("iteration", "loop")]
+    others = [n for n in nodes if n not in containers]
+    parts = [_box_html(n, moved, statuses) for n in containers]
+    for edge in dicts(graph.get("edges")):
+        source, target = moved.get(str(edge.get("source"))), moved.get(str(edge.get("target")))
+        if source and target:
+            parts.append(_edge_html(source, target, statuses.get(str(edge.get("target")))))
+    parts += [_box_html(n, moved, statuses) for n in others]
+    inner = (
+        f'<div style="position:relative;width:{width:.0f}px;height:{height:.0f}px;'
+        f'transform:scale({scale:.4f});transform-origin:0 0">{"".join(parts)}</div>'
+    )
+    return (
+        f'<div class="tideflow-live-graph" style="width:{width * scale:.0f}px;'
+        f'height:{height * scale:.0f}px;max-width:100%;overflow:hidden">{inner}</div>'
+    )
+
+
+def _boxes(nodes: list[dict[str, Any]]) -> dict[str, tuple[float, float, float, float]]:
+    """Each node's (x, y, width, height), positions made absolute (children of an iteration
+    or loop sit relative to it)."""
+    by_id = {str(n.get("id")): n for n in nodes}
+    boxes: dict[str, tuple[float, float, float, float]] = {}
+    for node_id, node in by_id.items():
+        x, y = _position(node)
+        parent, depth = by_id.get(str(node.get("parentId"))), 0
+        while parent is not None and depth < 8:
+            px, py = _position(parent)
+            x, y, depth = x + px, y + py, depth + 1
+            parent = by_id.get(str(parent.get("parentId")))
+        boxes[node_id] = (x, y, _size(node, "width", _BOX[0]), _size(node, "height", _BOX[1]))
+    return boxes
+
+
+def _size(node: dict[str, Any], name: str, default: float) -> float:
+    value: Any = node.get(name)
+    return float(value) if isinstance(value, int | float) and value > 0 else default
+
+
+def _box_html(
+    node: dict[str, Any],
+    boxes: dict[str, tuple[float, float, float, float]],
+    statuses: dict[str, str],
+) -> str:
+    node_id = str(node.get("id"))
+    x, y, w, h = boxes[node_id]
+    status = str(statuses.get(node_id, "pending"))
+    fill, border = CANVAS_COLORS.get(status, CANVAS_COLORS["pending"])
+    title = html.escape(str(data_of(node).get("title") or node_id))
+    line = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+    return (
+        f'<div data-node-id="{html.escape(node_id)}" data-status="{html.escape(status)}" '
+        f'title="{title} · {html.escape(status)}" style="position:absolute;left:{x:.0f}px;'
+        f"top:{y:.0f}px;width:{w:.0f}px;height:{h:.0f}px;box-sizing:border-box;"
+        f"background:{fill};border:2px solid {border};border-radius:8px;padding:4px 10px;"
+        f'font-size:13px;line-height:1.35;color:#0f172a;overflow:hidden">'
+        f'<div style="font-weight:600;{line}">{title}</div>'
+        f'<div style="{line}">{html.escape(status)}</div></div>'
+    )
+
+
+def _edge_html(
+    source: tuple[float, float, float, float],
+    target: tuple[float, float, float, float],
+    target_status: str | None,
+) -> str:
+    """A line from the source's right side to the target's left side, with an arrowhead."""
+    x1, y1 = source[0] + source[2], source[1] + source[3] / 2
+    x2, y2 = target[0], target[1] + target[3] / 2
+    length, angle = math.hypot(x2 - x1, y2 - y1), math.degrees(math.atan2(y2 - y1, x2 - x1))
+    running = target_status == "running"
+    color, dash = ("#2563eb", "dashed") if running else ("#94a3b8", "solid")
+    turn = f"transform:rotate({angle:.2f}deg)"
+    return (
+        f'<div style="position:absolute;left:{x1:.0f}px;top:{y1 - 1:.0f}px;width:{length:.0f}px;'
+        f'height:0;border-top:2px {dash} {color};{turn};transform-origin:0 50%"></div>'
+        f'<div style="position:absolute;left:{x2 - 8:.0f}px;top:{y2 - 5:.0f}px;width:0;height:0;'
+        f"border-left:8px solid {color};border-top:5px solid transparent;"
+        f'border-bottom:5px solid transparent;{turn};transform-origin:100% 50%"></div>'
+    )
