@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tideflow.console.graph_canvas import add_node, new_edge
+from tideflow.console.node_fields import branches
 from tideflow.console.node_types import DEFAULTS, output_names
 from tideflow.console.variables import nodes_by_id
 from tideflow.platform.drafts import draft_problems, parse_dsl
@@ -108,3 +109,22 @@ def test_schedule_trigger_as_the_root(change: dict[str, Any], problem: str | Non
     nodes_by_id(graph)[schedule]["data"].update(change)
     assert _problems(graph) == ([f"{schedule} {problem}"] if problem else [])
     assert output_names(nodes_by_id(graph)[schedule]["data"]) == []
+
+
+@pytest.mark.parametrize(
+    ("branching", "handle"),
+    [("human-input", "approve"), ("if-else", "true"), ("template-transform", "source")],
+)
+def test_a_node_added_after_a_branching_node_joins_its_first_branch(
+    branching: str, handle: str
+) -> None:
+    graph: dict[str, Any] = {"nodes": [], "edges": []}
+    start = add_node(graph, "start", None)
+    middle = add_node(graph, branching, start)
+    after = add_node(graph, "end", middle)
+    [edge] = [e for e in graph["edges"] if e["target"] == after]
+    assert (edge["source"], edge["sourceHandle"]) == (middle, handle)
+    data = nodes_by_id(graph)[middle]["data"]
+    assert edge["sourceHandle"] in branches(data)  # the editor offers the branch it used
+    if branching == "human-input":
+        assert branches(data) == ["approve", "reject", "__timeout"]

@@ -244,8 +244,25 @@ def add_node(graph: Data, node_type: str, after: str | None) -> str:
     if node_type in CONTAINER_STARTS:
         _add_container_start(graph, entry)
     if anchor is not None:
-        graph.setdefault("edges", []).append(new_edge(nodes_by_id(graph), str(after), node_id))
+        handle = first_branch(node_data(anchor))
+        edge = new_edge(nodes_by_id(graph), str(after), node_id, handle)
+        graph.setdefault("edges", []).append(edge)
     return node_id
+
+
+def first_branch(data: Data) -> str:
+    """The handle a new node joins a branching node by: its first case, class or action
+    (an edge from ``source`` would never be taken), else ``source``."""
+    kind = data.get("type")
+    field, key = {
+        "if-else": ("cases", "case_id"),
+        "question-classifier": ("classes", "id"),
+        "human-input": ("user_actions", "id"),
+    }.get(str(kind), ("", ""))
+    for entry in cast(list[Any], data.get(field) or []) if field else []:
+        if isinstance(entry, dict) and cast(Data, entry).get(key):
+            return str(cast(Data, entry)[key])
+    return "source"
 
 
 def _free_spot(taken: list[tuple[float, float]], x: float, y: float) -> tuple[float, float]:

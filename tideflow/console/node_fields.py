@@ -82,6 +82,10 @@ def branches(data: Data) -> list[str]:
     elif kind == "question-classifier":
         classes = cast(list[Any], data.get("classes") or [])
         handles = [str(cast(Data, c).get("id")) for c in classes if isinstance(c, dict)]
+    elif kind == "human-input":  # one branch per action, and one for a timeout
+        actions = cast(list[Any], data.get("user_actions") or [])
+        handles = [str(cast(Data, a).get("id")) for a in actions if isinstance(a, dict)]
+        handles.append("__timeout")
     else:
         handles = ["source"]
     if data.get("error_strategy") == "fail-branch":
@@ -147,6 +151,11 @@ def _handle_names(data: Data) -> dict[str, str]:
         if isinstance(cls, dict):
             entry = cast(Data, cls)
             names[str(entry.get("id"))] = f"class {entry.get('name') or entry.get('id')}"
+    for action in cast(list[Any], data.get("user_actions") or []):
+        if isinstance(action, dict):
+            entry = cast(Data, action)
+            names[str(entry.get("id"))] = f"action {entry.get('title') or entry.get('id')}"
+    names.setdefault("__timeout", "timeout")
     for case in cast(list[Any], data.get("cases") or []):
         if isinstance(case, dict):
             case_id = str(cast(Data, case).get("case_id"))
