@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import streamlit as st
@@ -86,3 +87,21 @@ def open_page(name: str, app_id: str | None = None) -> None:
         st.error(f"no page {name}")
         return
     st.switch_page(page, query_params={"app": app_id} if app_id else None)
+
+
+def records(answer: Any, field: str | None = "data") -> list[dict[str, Any]]:
+    """The objects listed under ``field`` of an API answer (or the answer itself when
+    ``field`` is None); none when it is absent or not a list."""
+    found: Any = answer
+    if field is not None:
+        found = cast(dict[str, Any], answer).get(field) if isinstance(answer, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [cast(dict[str, Any], r) for r in cast(list[Any], found) if isinstance(r, dict)]
+
+
+def when(stamp: Any, missing: str = "-") -> str:
+    """A unix time as ``YYYY-MM-DD HH:MM UTC`` (``missing`` when there is none)."""
+    if not isinstance(stamp, int | float):
+        return missing
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")

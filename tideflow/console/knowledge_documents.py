@@ -4,13 +4,12 @@ each (polling the batch's indexing status), and the dataset's documents with the
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import streamlit as st
 
 from tideflow.console.api_client import ConsoleApiError
-from tideflow.console.common import api, attempt
+from tideflow.console.common import api, attempt, records, when
 
 # Ingestion ends in one of these; a document in any other status is still being worked on.
 FINISHED = frozenset({"completed", "error", "paused"})
@@ -19,21 +18,6 @@ FINISHED = frozenset({"completed", "error", "paused"})
 MISSING_POLLS = 3
 GONE = "gone"
 DOCUMENT_PAGE = 50
-
-
-def when(stamp: Any) -> str:
-    """A unix timestamp as ``YYYY-MM-DD HH:MM`` UTC ("" when absent)."""
-    if not isinstance(stamp, int | float):
-        return ""
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def records(answer: Any, field: str = "data") -> list[dict[str, Any]]:
-    """The objects listed under ``field`` of an API answer (none when it is absent)."""
-    found: Any = cast(dict[str, Any], answer).get(field) if isinstance(answer, dict) else None
-    if not isinstance(found, list):
-        return []
-    return [cast(dict[str, Any], r) for r in cast(list[Any], found) if isinstance(r, dict)]
 
 
 def _followed_key(dataset_id: str) -> str:

@@ -9,8 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from tideflow.console.common import api, attempt
-from tideflow.console.knowledge_documents import records
+from tideflow.console.common import api, attempt, records
 
 CHUNK_PAGE = 10
 

@@ -4,13 +4,12 @@ missing (404 shown as a hint, not an error), and a message kept across a rerun."
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import streamlit as st
 
 from tideflow.console.api_client import ConsoleApiError
-from tideflow.console.common import api
+from tideflow.console.common import api, records
 
 _FLASH = "tideflow_settings_flash"
 MASK = "••••••••"
@@ -23,10 +22,7 @@ def as_dict(value: Any) -> dict[str, Any]:
 
 def rows(answer: Any, key: str | None = "data") -> list[dict[str, Any]]:
     """The dicts in ``answer[key]`` (or in ``answer`` itself when ``key`` is None)."""
-    listed: Any = as_dict(answer).get(key) if key else answer
-    if not isinstance(listed, list):
-        return []
-    return [cast(dict[str, Any], r) for r in cast(list[Any], listed) if isinstance(r, dict)]
+    return records(answer, key)
 
 
 def strings(value: Any) -> list[str]:
@@ -68,13 +64,6 @@ def show_flash(section: str) -> None:
             st.code(text, language=None)
         else:
             getattr(st, kind)(text)
-
-
-def when(stamp: Any) -> str:
-    """A unix time as ``YYYY-MM-DD HH:MM`` UTC; ``-`` when there is none."""
-    if not isinstance(stamp, int | float):
-        return "-"
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def app_inputs(app_id: str) -> list[dict[str, Any]]:

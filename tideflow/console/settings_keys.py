@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from tideflow.console.common import api, attempt, selected_app
-from tideflow.console.settings_fetch import MASK, as_dict, rows, succeeded, when
+from tideflow.console.common import api, attempt, selected_app, when
+from tideflow.console.settings_fetch import MASK, as_dict, rows, succeeded
 
 DATASET_KEYS = "/console/api/datasets/api-keys"
 

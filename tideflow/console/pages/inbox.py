@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import streamlit as st
 
 from tideflow.console.api_client import ConsoleApiError
-from tideflow.console.common import api, apps, attempt
+from tideflow.console.common import api, apps, attempt, records, when
 
 FORMS = "/console/api/human-input/forms"
 OPEN_KEY = "inbox-open-form"
 NOTICE_KEY = "inbox-notice"
 SHOWN = {"waiting": "Waiting", "submitted": "Submitted", "": "All"}
 _OUTPUT = re.compile(r"\{\{#\$output\.([A-Za-z_][A-Za-z0-9_]*)#\}\}")
-
-
-def _when(stamp: Any) -> str:
-    if not isinstance(stamp, int | float):
-        return "-"
-    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _listed(answer: Any, field: str = "data") -> list[dict[str, Any]]:
-    found: Any = cast(dict[str, Any], answer).get(field) if isinstance(answer, dict) else None
-    if not isinstance(found, list):
-        return []
-    return [cast(dict[str, Any], r) for r in cast(list[Any], found) if isinstance(r, dict)]
 
 
 def _content(form: dict[str, Any]) -> str:
@@ -59,7 +45,7 @@ def render() -> None:
     if refresh.button("Refresh", key="inbox-refresh"):
         st.rerun()
     listed = attempt(lambda: api().get(FORMS, status=status or ""), "forms")
-    forms = _listed(listed)
+    forms = records(listed)
     if not forms:
         st.info("No forms waiting: a run that reaches a human-input node puts its form here.")
     for form in forms:
@@ -72,8 +58,8 @@ def _row(form: dict[str, Any], names: dict[str, str]) -> None:
         app = names.get(str(form["app_id"]), str(form["app_id"]))
         head.markdown(f"**{form['node_title']}** · {app} · `{form['status']}`")
         head.caption(
-            f"Created {_when(form.get('created_at'))} · expires "
-            f"{_when(form.get('expiration_time'))} · run {form['workflow_run_id']}"
+            f"Created {when(form.get('created_at'))} · expires "
+            f"{when(form.get('expiration_time'))} · run {form['workflow_run_id']}"
         )
         head.markdown(_content(form))
         if form["status"] == "waiting" and action.button("Open", key=f"inbox-open-{form['id']}"):
@@ -92,14 +78,14 @@ def _opened(form_id: str, names: dict[str, str]) -> None:
         return
     app = names.get(str(form["app_id"]), str(form["app_id"]))
     st.subheader(f"{form['node_title']} · {app}")
-    st.caption(f"Expires {_when(form.get('expiration_time'))}")
+    st.caption(f"Expires {when(form.get('expiration_time'))}")
     with st.form(f"inbox-form-{form_id}"):
         st.markdown(_content(form))
         values = {
             str(item["output_variable_name"]): _input(item, form)
-            for item in _listed(form, "inputs")
+            for item in records(form, "inputs")
         }
-        actions = _listed(form, "user_actions")
+        actions = records(form, "user_actions")
         pressed: str | None = None
         with st.container(horizontal=True):
             for action in actions:

@@ -9,8 +9,8 @@ from typing import Any
 import streamlit as st
 
 from tideflow.console.api_client import ConsoleApiError
-from tideflow.console.common import api, attempt
-from tideflow.console.knowledge_documents import documents, records, upload, when
+from tideflow.console.common import api, attempt, records, when
+from tideflow.console.knowledge_documents import documents, upload
 from tideflow.console.knowledge_search import chunks, hit_testing
 
 CHOSEN_KEY = "knowledge-choose"

@@ -3,12 +3,11 @@ its node executions and its workflow in the Temporal UI; and the draft's run pan
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, cast
 
 import streamlit as st
 
-from tideflow.console.common import api, attempt, selected_app
+from tideflow.console.common import api, attempt, selected_app, when
 from tideflow.console.run_panel import render_run_panel
 from tideflow.console.run_view import badge, node_details, node_line, run_summary
 
@@ -27,13 +26,6 @@ def render() -> None:
         render_run_panel(app, None)
     with history:
         _history(str(app["id"]))
-
-
-def when(moment: Any) -> str:
-    """A unix time as local date and time ("" when unknown)."""
-    if not isinstance(moment, int | float):
-        return ""
-    return datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
 _COLUMNS = ("Run", "Status", "Started", "Time", "Tokens", "Steps", "Trigger", "Version")
