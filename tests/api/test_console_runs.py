@@ -80,6 +80,7 @@ async def test_streamed_draft_run_then_its_record_and_node_executions(
     assert detail["temporal_ui_url"] == (
         f"https://temporal.example.com/ui/namespaces/default/workflows/{workflow_id}"
     )
+    assert item["temporal_ui_url"] == detail["temporal_ui_url"]  # each row links too
 
     nodes = (await _get(api, f"/console/api/apps/{app_id}/workflow-runs/{run_id}/node-executions"))[
         "data"

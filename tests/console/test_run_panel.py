@@ -128,6 +128,8 @@ def test_run_the_draft_then_its_history_and_charts(
     link = page.get_by_role("link", name="Open in Temporal UI")
     href = link.get_attribute("href")
     assert href == f"{stack.temporal_ui}/namespaces/default/workflows/app-{app_id}-{run_id}"
+    # The row's run id links to the same page.
+    assert history.get_by_role("link", name=run_id[:8]).get_attribute("href") == href
     assert httpx.get(href, timeout=30).status_code == 200  # the UI answers at that address
     details = _visible(page.get_by_test_id("stExpander")).filter(has_text="LLM · succeeded")
     details.click()

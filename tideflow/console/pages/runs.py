@@ -35,8 +35,10 @@ def _table(runs: list[dict[str, Any]]) -> str:
     """The runs as a markdown table, statuses as coloured badges."""
     lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     for r in runs:
+        short = f"`{r['id'][:8]}`"
+        link = r.get("temporal_ui_url")
         cells = (
-            f"`{r['id'][:8]}`",
+            f"[{short}]({link})" if link else short,
             badge(str(r["status"])),
             when(r["created_at"]),
             f"{float(r['elapsed_time']):.3f} s",

@@ -41,6 +41,8 @@ class RunListItem(BaseModel):
     triggered_from: str
     created_at: int | None = None
     finished_at: int | None = None
+    # The run's workflow in the Temporal UI (None: no UI is known).
+    temporal_ui_url: str | None = None
 
 
 class RunDetailPublic(RunListItem):
@@ -50,7 +52,6 @@ class RunDetailPublic(RunListItem):
     inputs: dict[str, Any] = Field(default_factory=dict[str, Any])
     outputs: dict[str, Any] | None = None
     temporal_workflow_id: str
-    temporal_ui_url: str | None = None
 
 
 class NodeExecutionPublic(BaseModel):
@@ -155,7 +156,13 @@ def list_workflow_runs(
     where = run_crud.RunFilter(status=status)
     rows, total = run_crud.list_runs(session, app, where, page, limit)
     secrets = _secrets(session, app, settings)
-    items = [RunListItem(**_item_fields(run, secrets)) for run, _user in rows]
+    items = [
+        RunListItem(
+            **_item_fields(run, secrets),
+            temporal_ui_url=temporal_ui_link(settings, run.temporal_workflow_id),
+        )
+        for run, _user in rows
+    ]
     return page_of(items, page, limit, total)
 
 
