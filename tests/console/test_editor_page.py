@@ -1,7 +1,8 @@
 """The Editor page in Chromium: a Dify app's draft on the canvas; select a node and edit its
 form, save (the draft changes), see a broken reference marked on its node, fix it, publish,
 move, add, connect and delete nodes, and restore a version. Also, without a browser: every
-node form of every Dify fixture draws without changing the graph."""
+node form of every Dify fixture (and of each added node's defaults) draws without changing the
+graph, and editing one field of a form changes just that field."""
 
 from __future__ import annotations
 
@@ -302,14 +303,20 @@ def test_forms_draw_every_fixture_without_changing_it(tmp_path: Path) -> None:
     assert [e.value for e in app.exception] == []
     assert [e.value for e in app.error] == []
     assert [m.value for m in app.markdown if m.value.startswith("CHANGED")] == []
+    # the tool and variable aggregator fixtures drew their own forms, not the JSON editor
+    parameters = {t.value for t in app.text_input if t.label == "Parameter"}
+    assert {"json_string", "query"} <= parameters
+    assert {"Group1", "Group2"} <= {t.value for t in app.text_input if t.label == "Group"}
 
 
 def test_forms_draw_the_human_input_and_trigger_defaults(tmp_path: Path) -> None:
     from tideflow.console.graph_canvas import add_node
 
     graphs: dict[str, Any] = {}
+    steps = ("human-input", "question-classifier", "knowledge-retrieval")
+    steps += ("variable-aggregator", "tool", "parameter-extractor")
     for root, step in (
-        ("start", "human-input"),
+        *(("start", step) for step in steps),
         ("trigger-webhook", None),
         ("trigger-schedule", None),
     ):
@@ -328,6 +335,52 @@ def test_forms_draw_the_human_input_and_trigger_defaults(tmp_path: Path) -> None
     assert [m.value for m in app.markdown if m.value.startswith("CHANGED")] == []
     titles = [t.value for t in app.text_input if t.label == "Title"]
     assert {"Human input", "Webhook trigger", "Schedule trigger"} <= set(titles)
+    assert {"Question classifier", "Tool", "Parameter extractor"} <= set(titles)
+    assert [t.value for t in app.text_input if t.label == "Class name"] == ["", ""]
+    assert [t.value for t in app.text_input if t.label == "Action title"] == ["Approve", "Reject"]
+
+
+def _classifier_and_human_input() -> None:
+    """An AppTest script: the forms of a question classifier and a human-input node."""
+    import streamlit as st
+
+    from tideflow.console.graph_canvas import add_node
+    from tideflow.console.node_forms import NodeForm, render_form
+    from tideflow.console.variables import nodes_by_id, readable
+
+    if "graph" not in st.session_state:
+        graph: dict[str, Any] = {"nodes": [], "edges": []}
+        start = add_node(graph, "start", None)
+        add_node(graph, "human-input", add_node(graph, "question-classifier", start))
+        st.session_state["graph"] = graph
+    graph = st.session_state["graph"]
+    for node_id, node in nodes_by_id(graph).items():
+        if node["data"]["type"] in ("question-classifier", "human-input"):
+            variables = readable(graph, node_id, "workflow", [], [])
+            render_form(NodeForm(graph, node, variables, node["data"]["type"]))
+
+
+def test_editing_a_class_name_and_an_action_title_changes_only_them() -> None:
+    import copy
+
+    app = AppTest.from_function(_classifier_and_human_input, default_timeout=30)
+    app.run()
+    assert [e.value for e in app.exception] == []
+    before = copy.deepcopy(app.session_state["graph"])
+    classifier, human = (
+        next(n for n in before["nodes"] if n["data"]["type"] == kind)
+        for kind in ("question-classifier", "human-input")
+    )
+
+    app.text_input(key="question-classifier:classes1:name").input("Refund").run()
+    classifier["data"]["classes"][1]["name"] = "Refund"
+    assert app.session_state["graph"] == before
+
+    app.text_input(key="human-input:user_actions0:title").input("Looks good").run()
+    human["data"]["user_actions"][0]["title"] = "Looks good"
+    assert app.session_state["graph"] == before
+    assert [e.value for e in app.exception] == []
+    assert [e.value for e in app.error] == []
 
 
 def _connect_from_classifier() -> None:

@@ -10,7 +10,13 @@ import streamlit as st
 
 from tideflow.console.graph_canvas import new_edge
 from tideflow.console.node_types import Data
-from tideflow.console.variables import node_data, node_label, nodes_by_id, selector_picker
+from tideflow.console.variables import (
+    insert_picker,
+    node_data,
+    node_label,
+    nodes_by_id,
+    selector_picker,
+)
 
 if TYPE_CHECKING:
     from tideflow.console.node_forms import NodeForm
@@ -70,6 +76,59 @@ def mapping_rows(form: NodeForm, name: str, what: str, extra: Data | None = None
         put(item, "value_selector", picked, [])
 
     rows(form, name, row, lambda: {"variable": "", "value_selector": [], **(extra or {})})
+
+
+def text_field(
+    form: NodeForm,
+    name: str,
+    label: str,
+    *,
+    insert: bool = True,
+    single_line: bool = False,
+    height: int | None = None,
+) -> None:
+    """``data[name]`` as a text box, with an Insert variable picker unless ``insert=False``."""
+    data, key = form.data, f"{form.key}:{name}"
+    value = str(data.get(name) or "")
+    if single_line:
+        put(data, name, st.text_input(label, value, key=key), "")
+    else:
+        put(data, name, st.text_area(label, value, height=height, key=key), "")
+    if insert:
+        ref = insert_picker(form.variables, key)
+        if ref:
+            form.later(lambda: data.update({name: str(data.get(name) or "") + ref}))
+
+
+def selector_field(form: NodeForm, name: str, label: str) -> None:
+    """``data[name]`` (a selector) as a picker of the variables the node may read."""
+    picked = selector_picker(label, form.variables, form.data.get(name), f"{form.key}:{name}")
+    put(form.data, name, picked, [])
+
+
+def model_fields(form: NodeForm) -> None:
+    """The model's provider (known ones offered, any typed) and name; ``data["model"]`` is
+    stored only once one of them is set."""
+    data = form.data
+    found = data.get("model")
+    model = cast(Data, found) if isinstance(found, dict) else {"mode": "chat"}
+    provider, name = st.columns(2)
+    current = str(model.get("provider") or "")
+    options = list(dict.fromkeys([*form.providers, *([current] if current else [])]))
+    with provider:
+        chosen = st.selectbox(
+            "Model provider",
+            options,
+            options.index(current) if current else None,
+            accept_new_options=True,
+            placeholder="Choose a provider",
+            key=f"{form.key}:provider",
+        )
+    put(model, "provider", chosen or "", "")
+    model_name = name.text_input("Model", str(model.get("name") or ""), key=f"{form.key}:model")
+    put(model, "name", model_name, "")
+    if model is not found and (model.get("provider") or model.get("name")):
+        data["model"] = {**model, "completion_params": {}}
 
 
 def branches(data: Data) -> list[str]:

@@ -12,7 +12,15 @@ from typing import Any, cast
 
 import streamlit as st
 
-from tideflow.console.node_fields import edges_section, mapping_rows, put, rows
+from tideflow.console.node_fields import (
+    edges_section,
+    mapping_rows,
+    model_fields,
+    put,
+    rows,
+    text_field,
+)
+from tideflow.console.node_forms_more import MORE_FORMS
 from tideflow.console.node_types import Data
 from tideflow.console.variables import Variable, insert_picker, node_data
 
@@ -95,7 +103,7 @@ def _end(form: NodeForm) -> None:
 def _template(form: NodeForm) -> None:
     st.markdown("**Input variables**")
     mapping_rows(form, "variables", "Variable")
-    _text(form, "template", "Template (Jinja2)", insert=False)
+    text_field(form, "template", "Template (Jinja2)", insert=False)
 
 
 def _code(form: NodeForm) -> None:
@@ -115,7 +123,7 @@ def _code(form: NodeForm) -> None:
     )
     st.markdown("**Input variables**")
     mapping_rows(form, "variables", "Variable")
-    _text(form, "code", "Code", insert=False, height=200)
+    text_field(form, "code", "Code", insert=False, height=200)
     st.markdown("**Outputs**")
     outputs = cast(Data, data.get("outputs")) if isinstance(data.get("outputs"), dict) else {}
     renamed: Data = {}
@@ -147,22 +155,7 @@ def _code(form: NodeForm) -> None:
 
 
 def _llm(form: NodeForm) -> None:
-    model = form.data.setdefault("model", {"mode": "chat", "completion_params": {}})
-    provider, name = st.columns(2)
-    current = str(model.get("provider") or "")
-    options = list(dict.fromkeys([*form.providers, *([current] if current else [])]))
-    with provider:
-        chosen = st.selectbox(
-            "Model provider",
-            options,
-            options.index(current) if current else None,
-            accept_new_options=True,
-            placeholder="Choose a provider",
-            key=f"{form.key}:provider",
-        )
-    put(model, "provider", chosen or "", "")
-    model_name = name.text_input("Model", str(model.get("name") or ""), key=f"{form.key}:model")
-    put(model, "name", model_name, "")
+    model_fields(form)
     st.markdown("**Prompt messages**")
 
     def row(item: Data, key: str) -> None:
@@ -189,9 +182,9 @@ def _http(form: NodeForm) -> None:
     chosen = st.selectbox("Method", METHODS, index, key=f"{form.key}:method")
     if chosen != method:  # Dify reads either case: leave an unchanged method as written
         data["method"] = chosen
-    _text(form, "url", "URL", single_line=True)
-    _text(form, "headers", "Headers (key:value lines)", insert=False)
-    _text(form, "params", "Query parameters (key:value lines)", insert=False)
+    text_field(form, "url", "URL", single_line=True)
+    text_field(form, "headers", "Headers (key:value lines)", insert=False)
+    text_field(form, "params", "Query parameters (key:value lines)", insert=False)
 
 
 def _if_else(form: NodeForm) -> None:
@@ -202,33 +195,12 @@ def _if_else(form: NodeForm) -> None:
 
 
 def _answer(form: NodeForm) -> None:
-    _text(form, "answer", "Answer text")
+    text_field(form, "answer", "Answer text")
 
 
 def _json_form(form: NodeForm) -> None:
     st.caption("No form for this node type yet: edit its data as JSON.")
     _json_field(form, None, "Data (JSON)")
-
-
-def _text(
-    form: NodeForm,
-    name: str,
-    label: str,
-    *,
-    insert: bool = True,
-    single_line: bool = False,
-    height: int | None = None,
-) -> None:
-    data, key = form.data, f"{form.key}:{name}"
-    value = str(data.get(name) or "")
-    if single_line:
-        put(data, name, st.text_input(label, value, key=key), "")
-    else:
-        put(data, name, st.text_area(label, value, height=height, key=key), "")
-    if insert:
-        ref = insert_picker(form.variables, key)
-        if ref:
-            form.later(lambda: data.update({name: str(data.get(name) or "") + ref}))
 
 
 def _json_field(form: NodeForm, name: str | None, label: str) -> None:
@@ -272,4 +244,5 @@ FORMS: dict[str, Callable[[NodeForm], None]] = {
     "code": _code,
     "http-request": _http,
     "if-else": _if_else,
+    **MORE_FORMS,
 }
