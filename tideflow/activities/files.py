@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
-from tideflow.activities.ssrf import guarded_client
+from tideflow.activities.ssrf import BodyTooLargeError, guarded_client, read_capped
 from tideflow.platform.settings import Settings
 
 # Lets the variable system tell a file object from any other dict, as Dify's File does.
@@ -127,12 +127,10 @@ async def _download(url: str, settings: Settings) -> bytes:
                         f"downloading {url}: HTTP {response.status_code}",
                         retryable=response.status_code >= 500,
                     )
-                content = bytearray()
-                async for chunk in response.aiter_bytes():
-                    content += chunk
-                    if len(content) > cap:
-                        raise FileFetchError(f"downloading {url}: larger than {cap} bytes")
-                return bytes(content)
+                try:
+                    return await read_capped(response, cap)
+                except BodyTooLargeError:
+                    raise FileFetchError(f"downloading {url}: larger than {cap} bytes") from None
         except httpx.HTTPError as exc:
             raise FileFetchError(
                 f"downloading {url} failed: {exc or type(exc).__name__}", retryable=True

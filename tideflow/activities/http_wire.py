@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import httpx
 
 from tideflow.activities.files import save_file
+from tideflow.activities.ssrf import BodyTooLargeError, read_capped
 from tideflow.platform.settings import Settings
 
 # application/* subtypes that are text whatever the bytes look like.
@@ -100,17 +101,13 @@ def response_is_file(content_type: str, disposition: str, sample: bytes) -> bool
 
 
 async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
+    try:
+        return await read_capped(response, cap)
+    except BodyTooLargeError as exc:
+        size = f"{exc.declared} bytes, over" if exc.declared else "over"
         raise ResponseSizeError(
-            f"response from {response.url} is {declared} bytes, over the {cap}-byte file cap"
-        )
-    content = bytearray()
-    async for chunk in response.aiter_bytes():
-        content += chunk
-        if len(content) > cap:
-            raise ResponseSizeError(f"response from {response.url} is over the {cap}-byte file cap")
-    return bytes(content)
+            f"response from {response.url} is {size} the {cap}-byte file cap"
+        ) from None
 
 
 def _filename(response: httpx.Response, disposition: str) -> str:

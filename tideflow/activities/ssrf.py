@@ -177,6 +177,30 @@ async def send_to_checked(
     raise AssertionError("unreachable: resolve_checked returns at least one address")
 
 
+class BodyTooLargeError(Exception):
+    """A response body over its limit. ``declared`` is the Content-Length that said so
+    before anything was read; None when the bytes read passed the limit."""
+
+    def __init__(self, limit: int, declared: str | None) -> None:
+        super().__init__(f"the body is over the limit of {limit} bytes")
+        self.limit = limit
+        self.declared = declared
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The response body, read no further than ``limit`` bytes: BodyTooLargeError as soon as
+    the declared length or the bytes read are over it."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(limit, declared)
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLargeError(limit, None)
+    return bytes(body)
+
+
 def guarded_client(
     settings: Settings,
     *,

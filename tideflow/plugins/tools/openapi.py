@@ -21,7 +21,12 @@ import httpx
 import yaml
 
 from tideflow.activities.files import FileFetchError, read_file_object, save_file
-from tideflow.activities.ssrf import SSRFBlockedError, guarded_client
+from tideflow.activities.ssrf import (
+    BodyTooLargeError,
+    SSRFBlockedError,
+    guarded_client,
+    read_capped,
+)
 from tideflow.platform.settings import Settings
 from tideflow.plugins.tools.base import (
     ToolContext,
@@ -610,15 +615,10 @@ def _items(value: Any) -> list[Any]:
 
 async def _read(response: httpx.Response, limit: int) -> bytes | None:
     """The body, or None when it is over ``limit`` bytes."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    try:
+        return await read_capped(response, limit)
+    except BodyTooLargeError:
         return None
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _timeout(settings: Settings) -> httpx.Timeout:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from tideflow.activities.document import UnsupportedFileTypeError, extract_html, extractor_for
-from tideflow.activities.ssrf import guarded_client
+from tideflow.activities.ssrf import BodyTooLargeError, guarded_client, read_capped
 from tideflow.plugins.tools.base import (
     FunctionTool,
     ToolContext,
@@ -46,15 +46,11 @@ def _is_text(content_type: str) -> bool:
 
 
 async def _read_limited(response: httpx.Response, limit: int, url: str) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ToolError(f"{url}: the page is {declared} bytes, over the limit of {limit} bytes")
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > limit:
-            raise ToolError(f"{url}: the page is over the limit of {limit} bytes")
-    return bytes(body)
+    try:
+        return await read_capped(response, limit)
+    except BodyTooLargeError as exc:
+        size = f"{exc.declared} bytes, over" if exc.declared else "over"
+        raise ToolError(f"{url}: the page is {size} the limit of {limit} bytes") from None
 
 
 async def fetch_page(url: str, user_agent: str, context: ToolContext) -> tuple[str, bytes]:
