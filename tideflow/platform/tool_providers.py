@@ -83,6 +83,16 @@ def credentials_of(row: ToolProviderRecord, secret_key: str) -> dict[str, Any]:
     return unseal(row.encrypted_credentials, secret_key, f"tool provider {row.name}")
 
 
+def mcp_secrets(row: ToolProviderRecord, secret_key: str) -> dict[str, dict[str, str]]:
+    """An MCP provider's stored secrets: ``{"headers": {...}, "env": {...}}`` (env: stdio
+    servers only). ValueError when they cannot be decrypted."""
+    stored = credentials_of(row, secret_key)
+    return {
+        part: {str(k): str(v) for k, v in as_dict(stored.get(part)).items()}
+        for part in ("headers", "env")
+    }
+
+
 def seal_credentials(credentials: Mapping[str, Any], secret_key: str) -> str:
     """Credentials as the row stores them (empty stays empty)."""
     return seal(credentials, secret_key) if credentials else ""
@@ -142,11 +152,10 @@ def provider_of(row: ToolProviderRecord, settings: Settings) -> ToolProvider:
             mcp_provider,
         )
 
-        # The server's secrets: {"headers": {...}, "env": {...}} (env: stdio servers only).
-        secrets = credentials_of(row, settings.secret_key)
-        headers = {str(k): str(v) for k, v in as_dict(secrets.get("headers")).items()}
-        env = {str(k): str(v) for k, v in as_dict(secrets.get("env")).items()}
-        server = McpServerConfig.from_config({**row.config, "env": env}, headers)
+        secrets = mcp_secrets(row, settings.secret_key)
+        server = McpServerConfig.from_config(
+            {**row.config, "env": secrets["env"]}, secrets["headers"]
+        )
         specs = [
             McpToolSpec(
                 name=str(t.get("name") or ""),

@@ -148,6 +148,12 @@ def _record(session: Session, tenant: Tenant, kind: str, provider_id: str) -> To
     return row
 
 
+def _delete(session: Session, tenant: Tenant, kind: str, provider_id: str) -> dict[str, Any]:
+    session.delete(_record(session, tenant, kind, provider_id))
+    session.commit()
+    return {"result": "success"}
+
+
 def _parameter_json(parameter: ToolParameter) -> dict[str, Any]:
     return tool_providers.parameter_row(parameter)
 
@@ -420,9 +426,7 @@ def delete_api_provider(
     body: ProviderNameBody, session: SessionDep, tenant: ManagedTenant
 ) -> dict[str, Any]:
     """Delete an api provider (nodes that use it then fail naming it)."""
-    session.delete(_record(session, tenant, "api", body.provider))
-    session.commit()
-    return {"result": "success"}
+    return _delete(session, tenant, "api", body.provider)
 
 
 # ---- MCP providers
@@ -455,13 +459,9 @@ def _mcp_config(body: McpProviderBody, stored_url: str = "") -> dict[str, Any]:
 def _mcp_secrets(row: ToolProviderRecord, settings: Settings) -> dict[str, dict[str, str]]:
     """The stored ``{"headers", "env"}`` (empty when none; 400 when they cannot be read)."""
     try:
-        stored = tool_providers.credentials_of(row, settings.secret_key)
+        return tool_providers.mcp_secrets(row, settings.secret_key)
     except ValueError as exc:
         raise invalid_param(f"MCP server {row.name}: {exc}; enter its headers again") from None
-    return {
-        "headers": {str(k): str(v) for k, v in as_dict(stored.get("headers")).items()},
-        "env": {str(k): str(v) for k, v in as_dict(stored.get("env")).items()},
-    }
 
 
 async def _mcp_tools(
@@ -539,13 +539,13 @@ async def update_mcp_provider(
     _check_mcp_names(body)
     row = _record(session, tenant, "mcp", body.provider_id)
     try:
-        stored = tool_providers.credentials_of(row, settings.secret_key)
-    except ValueError:
-        stored = {}  # unreadable (the secret key changed): the values sent replace them
+        stored: dict[str, dict[str, str]] = tool_providers.mcp_secrets(row, settings.secret_key)
+    except ValueError:  # unreadable (the secret key changed): the values sent replace them
+        stored = {"headers": {}, "env": {}}
     secrets: dict[str, dict[str, str]] = {}
     for part, sent in (("headers", body.headers), ("env", body.env)):
         try:
-            secrets[part] = merge_hidden(sent, as_dict(stored.get(part)), list(sent))
+            secrets[part] = merge_hidden(sent, stored[part], list(sent))
         except ValueError as exc:
             raise invalid_param(f"{part}: {exc}") from None
     config = _mcp_config(body, str(row.config.get("url") or ""))
@@ -561,9 +561,7 @@ def delete_mcp_provider(
     body: McpDeleteBody, session: SessionDep, tenant: ManagedTenant
 ) -> dict[str, Any]:
     """Delete an MCP provider."""
-    session.delete(_record(session, tenant, "mcp", body.provider_id))
-    session.commit()
-    return {"result": "success"}
+    return _delete(session, tenant, "mcp", body.provider_id)
 
 
 @router.get("/tool-provider/mcp/update/{provider_id}")
@@ -702,9 +700,7 @@ def delete_workflow_tool(
     body: WorkflowToolDeleteBody, session: SessionDep, tenant: ManagedTenant
 ) -> dict[str, Any]:
     """Stop offering the app as a tool."""
-    session.delete(_record(session, tenant, "workflow", body.workflow_tool_id))
-    session.commit()
-    return {"result": "success"}
+    return _delete(session, tenant, "workflow", body.workflow_tool_id)
 
 
 @router.get("/tool-provider/workflow/get")

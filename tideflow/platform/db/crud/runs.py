@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,36 +90,36 @@ def node_executions(session: Session, run_id: str) -> list[NodeExecution]:
 def retriever_resources(session: Session, run_ids: Sequence[str]) -> dict[str, list[Any]]:
     """The knowledge chunks each run's LLM nodes cited (their ``retriever_resources``), by
     run id, in the order the nodes finished: what a chat answer's metadata lists."""
-    found: dict[str, list[Any]] = {run_id: [] for run_id in run_ids}
-    if not run_ids:
-        return found
-    query = (
-        select(NodeExecution)
-        .where(col(NodeExecution.run_id).in_(run_ids))
-        .order_by(col(NodeExecution.run_id), col(NodeExecution.index))
+    return _collected(
+        session, run_ids, lambda e: (e.execution_metadata or {}).get("retriever_resources")
     )
-    for execution in session.exec(query):
-        resources: Any = (execution.execution_metadata or {}).get("retriever_resources")
-        if isinstance(resources, list):
-            found[execution.run_id].extend(resources)  # pyright: ignore[reportUnknownArgumentType]
-    return found
 
 
 def agent_logs(session: Session, run_ids: Sequence[str]) -> dict[str, list[Any]]:
     """The log (``json`` output) of each run's agent nodes, by run id, in the order the
     nodes finished: an Agent app's thoughts."""
+    return _collected(session, run_ids, lambda e: (e.outputs or {}).get("json"), "agent")
+
+
+def _collected(
+    session: Session,
+    run_ids: Sequence[str],
+    pick: Callable[[NodeExecution], Any],
+    node_type: str | None = None,
+) -> dict[str, list[Any]]:
+    """The lists ``pick`` finds in each run's node executions (of ``node_type``), joined in
+    the order the nodes finished, by run id."""
     found: dict[str, list[Any]] = {run_id: [] for run_id in run_ids}
     if not run_ids:
         return found
-    query = (
-        select(NodeExecution)
-        .where(col(NodeExecution.run_id).in_(run_ids), NodeExecution.node_type == "agent")
-        .order_by(col(NodeExecution.run_id), col(NodeExecution.index))
-    )
+    query = select(NodeExecution).where(col(NodeExecution.run_id).in_(run_ids))
+    if node_type is not None:
+        query = query.where(NodeExecution.node_type == node_type)
+    query = query.order_by(col(NodeExecution.run_id), col(NodeExecution.index))
     for execution in session.exec(query):
-        log: Any = (execution.outputs or {}).get("json")
-        if isinstance(log, list):
-            found[execution.run_id].extend(log)  # pyright: ignore[reportUnknownArgumentType]
+        items = pick(execution)
+        if isinstance(items, list):
+            found[execution.run_id].extend(items)  # pyright: ignore[reportUnknownArgumentType]
     return found
 
 
