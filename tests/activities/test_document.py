@@ -32,7 +32,12 @@ def stored(
     settings: Settings, content: bytes, filename: str, mime: str | None = None
 ) -> dict[str, Any]:
     return save_file(
-        content, filename=filename, mime_type=mime, settings=settings, transfer_method="local_file"
+        content,
+        filename=filename,
+        mime_type=mime,
+        settings=settings,
+        tenant_id="",
+        transfer_method="local_file",
     )
 
 

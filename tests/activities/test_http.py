@@ -92,7 +92,11 @@ async def test_raw_text_and_urlencoded_bodies(server: str, private: Settings) ->
 
 async def test_form_data_with_files_and_without(server: str, private: Settings) -> None:
     pdf = save_file(
-        b"%PDF-fake", filename="report.pdf", mime_type="application/pdf", settings=private
+        b"%PDF-fake",
+        filename="report.pdf",
+        mime_type="application/pdf",
+        settings=private,
+        tenant_id="",
     )
     body = {
         "type": "form-data",
@@ -118,7 +122,9 @@ async def test_form_data_with_files_and_without(server: str, private: Settings) 
 
 
 async def test_binary_body_sends_the_files_bytes(server: str, private: Settings) -> None:
-    image = save_file(PNG, filename="dot.png", mime_type="image/png", settings=private)
+    image = save_file(
+        PNG, filename="dot.png", mime_type="image/png", settings=private, tenant_id=""
+    )
     body = {"type": "binary", "data": [{"type": "file", "file": ["start", "img"]}]}
     got = echoed(
         await run(
@@ -173,7 +179,7 @@ async def test_file_responses_are_saved(
     [file] = result.files
     assert file["transfer_method"] == "tool_file" and file["mime_type"] == mime
     assert file["filename"] == filename and file["type"] == kind
-    stored = load_file(file["related_id"], private)
+    stored = load_file(file["related_id"], private, tenant_id="")
     assert len(stored) == file["size"] > 0
     assert file["extension"].startswith(".")
 

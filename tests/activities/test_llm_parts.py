@@ -82,7 +82,9 @@ def test_bad_param_is_named(params: dict[str, object], field: str) -> None:
 
 async def test_image_parts_become_urls(use_settings: UseSettings) -> None:
     settings = use_settings()
-    stored = save_file(PNG, filename="dot.png", mime_type="image/png", settings=settings)
+    stored = save_file(
+        PNG, filename="dot.png", mime_type="image/png", settings=settings, tenant_id=""
+    )
     remote = {
         "transfer_method": "remote_url",
         "remote_url": "https://example.com/cat.jpg",

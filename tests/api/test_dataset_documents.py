@@ -49,7 +49,11 @@ async def test_create_by_text_stores_the_text_and_fixes_the_dataset(api: Api) ->
     assert document["display_status"] == "queuing" and document["data_source_type"] == "upload_file"
     upload = document["data_source_detail_dict"]["upload_file"]
     assert (upload["name"], upload["extension"]) == ("guide.txt", "txt")
-    stored = load_file(document["data_source_info"]["upload_file_id"], api.settings)
+    row = document_row(api, document["id"])
+    assert row is not None
+    stored = load_file(
+        document["data_source_info"]["upload_file_id"], api.settings, tenant_id=row.tenant_id
+    )
     assert stored == b"Tideflow runs every app graph as one Temporal workflow."
 
     # The first document fixed the dataset's technique and chunk mode.
@@ -245,7 +249,8 @@ async def test_update_by_text_replaces_the_source(api: Api) -> None:
     body = updated.json()
     assert body["batch"] == created["batch"] and body["document"]["name"] == "v2"
     new_store = body["document"]["data_source_info"]["upload_file_id"]
-    assert load_file(new_store, api.settings) == b"new text"
-    assert not file_path(old_store, api.settings).exists()
     row = document_row(api, document["id"])
+    assert row is not None
+    assert load_file(new_store, api.settings, tenant_id=row.tenant_id) == b"new text"
+    assert not file_path(old_store, api.settings).exists()
     assert row is not None and row.generation == 2

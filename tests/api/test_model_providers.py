@@ -19,6 +19,12 @@ BASE = "/console/api/workspaces/current"
 COMPAT = f"{BASE}/model-providers/openai_api_compatible/credentials"
 
 
+@pytest.fixture(autouse=True)
+def loopback_model_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake model server is on 127.0.0.1, which the SSRF guard refuses by default."""
+    monkeypatch.setenv("TIDEFLOW_ALLOW_PRIVATE_NETWORK", "true")
+
+
 def owner_tenant(api: Api) -> str:
     """The tenant id of the bootstrapped owner."""
     with Session(get_engine(api.settings.db_url)) as session:

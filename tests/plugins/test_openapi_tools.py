@@ -306,7 +306,9 @@ async def test_form_cookie_and_header_parameters(
 async def test_multipart_upload_of_a_stored_file(
     service: OpenApiService, own_ops: dict[str, ApiOperation], allowed: Settings
 ) -> None:
-    file = save_file(b"hello", filename="a.txt", mime_type="text/plain", settings=allowed)
+    file = save_file(
+        b"hello", filename="a.txt", mime_type="text/plain", settings=allowed, tenant_id="t"
+    )
     swagger_upload = by_name(swagger2_schema(service.port))["uploadFile"]
     for op in (own_ops["uploadFile"], swagger_upload):
         result = await call(op, allowed, file=file, note="first")
@@ -401,7 +403,7 @@ async def test_text_empty_oversized_and_attachment_responses(
     report = await call(own_ops["getReport"], allowed)
     [file] = report.files
     assert (file["filename"], file["mime_type"]) == ("report.csv", "text/csv")
-    assert load_file(file["related_id"], allowed) == b"a,b\n1,2\n"
+    assert load_file(file["related_id"], allowed, tenant_id="t") == b"a,b\n1,2\n"
 
 
 async def test_ssrf_guard_refuses_a_private_server_without_allowance(

@@ -179,6 +179,8 @@ async def test_example_model_provider_answers_through_litellm(
 ) -> None:
     """What the console's credential check does: one real litellm call to the base URL."""
     monkeypatch.setenv("TIDEFLOW_DATA_DIR", str(tmp_path))
+    # The fake model server is on loopback, which the SSRF guard refuses by default.
+    monkeypatch.setenv("TIDEFLOW_ALLOW_PRIVATE_NETWORK", "true")
     _allow(monkeypatch)
     key = get_settings().secret_key
     credentials = {"endpoint_url": fake_llm.base_url}

@@ -45,7 +45,6 @@ def make_document(
     dataset_id: str | None = None,
 ) -> DatasetDocument:
     """A new tenant and dataset (unless one is given) and a waiting document in the store."""
-    stored = save_file(content, filename=filename, mime_type=None, settings=settings)
     with Session(get_engine(settings.db_url), expire_on_commit=False) as session:
         if dataset_id is None:
             tenant = Tenant(name="kb")
@@ -67,6 +66,13 @@ def make_document(
             found = session.get(Dataset, dataset_id)
             assert found is not None
             dataset = found
+        stored = save_file(
+            content,
+            filename=filename,
+            mime_type=None,
+            settings=settings,
+            tenant_id=dataset.tenant_id,
+        )
         document = DatasetDocument(
             tenant_id=dataset.tenant_id,
             dataset_id=dataset.id,

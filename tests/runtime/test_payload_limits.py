@@ -149,6 +149,7 @@ async def test_document_over_the_output_cap_fails_naming_it(
             filename="big.txt",
             mime_type="text/plain",
             settings=settings,
+            tenant_id="",
             transfer_method="local_file",
         )
         nodes: list[dict[str, Any]] = [

@@ -22,11 +22,18 @@ What the sandbox does:
   ``process.kill``, ``process.binding``, ``process.mainModule`` and friends, and user code has
   no ``require`` or dynamic ``import()``.
 
-Not blocked yet (step 9 hardens): the process runs as the worker's own uid with no seccomp,
-mount or pid namespace, so the audit hook and Node's permission model — in-process guards, not
-kernel boundaries — are what stand between user code and the worker's files and processes; an
-interpreter bug that escapes them wins everything that uid can do. RLIMIT_NPROC is ignored for
-uid 0. Where user namespaces are refused, only those in-process guards block the network.
+- Landlock (``code_runners/landlock.py``, where the kernel has it): the kernel confines the
+  process to reading its temp dir, the interpreter's standard library and system libraries,
+  and writing only its temp dir; TCP bind/connect and signals or abstract sockets reaching
+  outside the sandbox are refused. A seccomp filter refuses new processes (threads stay
+  allowed): RLIMIT_NPROC does not bind uid 0, this does. Python applies both to itself after
+  warming up; Node is started through the launcher, which applies both before exec. These
+  hold even if user code gets past the in-process guards.
+
+Not blocked: the process runs as the worker's own uid, with no mount or pid namespace and no
+seccomp filter beyond process creation; without Landlock (old kernels) the audit hook and
+Node's permission model are the only file guards, and without user namespaces UDP and DNS
+are refused only by those in-process guards.
 Processes are single-use; ``SandboxProcess.start`` is split from ``run`` so that
 ``code_pool.py`` can keep started, limited processes waiting for work.
 """
@@ -104,6 +111,7 @@ def _command(language: Language, result_fd: int, memory_mb: int, workdir: str) -
             raise SandboxError("javascript code needs Node.js, and `node` is not installed")
         runner = RUNNERS_DIR / "javascript.js"
         command = [
+            *_landlock_launcher(workdir, (str(runner), os.path.realpath(node), *_NODE_READS)),
             node,
             "--experimental-permission",
             f"--allow-fs-read={runner}",
@@ -116,6 +124,25 @@ def _command(language: Language, result_fd: int, memory_mb: int, workdir: str) -
             str(result_fd),
         ]
     return [*network_unshare_command(), *command]
+
+
+# What Node needs to read once Landlock confines it: its shared libraries, the loader cache
+# and the OpenSSL configuration it reads at start.
+_NODE_READS = (
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+    "/etc/ssl/openssl.cnf",
+    "/dev/null",
+)
+
+
+def _landlock_launcher(workdir: str, readable: tuple[str, ...]) -> list[str]:
+    """The prefix that confines a command with Landlock before exec (``landlock.py``)."""
+    launcher = [sys.executable, "-I", "-S", "-B", str(RUNNERS_DIR / "landlock.py")]
+    return [*launcher, "--rw", workdir, "--ro", *readable, "--"]
 
 
 def _apply_limits(pid: int, language: Language, limits: SandboxLimits) -> None:

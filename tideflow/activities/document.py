@@ -37,6 +37,8 @@ class DocumentExtractInput(BaseModel):
     # The node's retry_config as attempts (retries + 1; 1 for this node type, which Dify does
     # not retry): its own failures stop there, attempts lost with their worker do not.
     max_attempts: int | None = None
+    # The run's workspace: only its stored files are read.
+    tenant_id: str = ""
 
 
 class DocumentExtractResult(BaseModel):
@@ -203,9 +205,9 @@ def extractor_for(file: dict[str, Any]) -> Extractor:
     )
 
 
-async def _extract_one(file: dict[str, Any], settings: Settings) -> str:
+async def _extract_one(file: dict[str, Any], settings: Settings, tenant_id: str) -> str:
     extractor = extractor_for(file)
-    content = await read_file_object(file, settings)
+    content = await read_file_object(file, settings, tenant_id=tenant_id)
     name = file.get("filename") or file.get("id") or "file"
     try:
         # Parsing (PDFs especially) is CPU work: keep the event loop free for heartbeats.
@@ -253,7 +255,7 @@ async def _extract_document(req: DocumentExtractInput) -> DocumentExtractResult:
         async with heartbeating():  # downloads and parsing may be slow: let cancellation reach
             texts: list[str] = []
             for file in req.files:
-                texts.append(await _extract_one(file, settings))
+                texts.append(await _extract_one(file, settings, req.tenant_id))
                 _check_output_size(req.node_id, file, texts, settings.max_activity_output_bytes)
     except UnsupportedFileTypeError as exc:
         raise ApplicationError(

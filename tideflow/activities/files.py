@@ -1,7 +1,10 @@
 """The file store: uploaded and generated files kept as bytes under ``settings.files_dir``.
 
-A stored file is named by its ``related_id`` only; everything else about it (name, MIME type,
-size) travels in the Dify file object (a dict) that workflows pass around.
+A stored file is named by its ``related_id``; beside it the store records the workspace
+(tenant) that owns it (``file_owners``). Every read names the reader's tenant and is refused for
+a file of another workspace, so an id that leaked cannot be read from another workspace's run.
+Everything else about a file (name, MIME type, size) travels in the Dify file object (a dict)
+that workflows pass around.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
+from tideflow.activities.file_owners import delete_owner, file_owner, write_owner
 from tideflow.activities.ssrf import BodyTooLargeError, guarded_client, read_capped
 from tideflow.platform.settings import Settings
 
@@ -32,6 +36,10 @@ class FileFetchError(Exception):
         super().__init__(message)
         # True for failures a later attempt may not meet (network, server errors).
         self.retryable = retryable
+
+
+class FileNotInWorkspaceError(FileFetchError):
+    """A stored file owned by another workspace (or by none): never read, never retried."""
 
 
 def file_path(related_id: str, settings: Settings) -> Path:
@@ -57,12 +65,15 @@ def save_file(
     filename: str,
     mime_type: str | None,
     settings: Settings,
+    tenant_id: str,
     transfer_method: Literal["local_file", "tool_file"] = "tool_file",
 ) -> dict[str, Any]:
-    """Store ``content`` and return its Dify file object."""
+    """Store ``content`` as a file of workspace ``tenant_id``; return its Dify file object."""
     related_id = uuid.uuid4().hex
     path = file_path(related_id, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # The owner first: bytes in the store always have one.
+    write_owner(path, tenant_id)
     path.write_bytes(content)
     extension = Path(filename).suffix.lower()
     mime = mime_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
@@ -82,19 +93,40 @@ def save_file(
     }
 
 
-def load_file(related_id: str, settings: Settings) -> bytes:
-    """The stored bytes of ``related_id``."""
+def load_file(
+    related_id: str, settings: Settings, *, tenant_id: str, name: str | None = None
+) -> bytes:
+    """The stored bytes of ``related_id``, for a reader in workspace ``tenant_id``.
+
+    Raises FileNotInWorkspaceError when another workspace owns the file or none does (``name``,
+    the file's name, goes in the message), FileFetchError when it is not stored.
+    """
     path = file_path(related_id, settings)
+    owner = file_owner(path, related_id, settings.db_url)
+    if owner is None and not path.exists():
+        raise FileFetchError(f"file {related_id} is not in the file store")
+    if owner != tenant_id:
+        shown = f"{name!r} (id {related_id})" if name and name != related_id else related_id
+        raise FileNotInWorkspaceError(f"file {shown} is not in this workspace")
     try:
         return path.read_bytes()
     except FileNotFoundError:
         raise FileFetchError(f"file {related_id} is not in the file store") from None
 
 
-async def read_file_object(file: dict[str, Any], settings: Settings) -> bytes:
-    """The content of a Dify file object: from the store, or downloaded through the SSRF guard.
+def delete_file(related_id: str, settings: Settings) -> None:
+    """Remove a stored file and its owner record (missing is fine)."""
+    path = file_path(related_id, settings)
+    path.unlink(missing_ok=True)
+    delete_owner(path)
 
-    Raises FileFetchError, or SSRFBlockedError for a remote URL the guard refuses.
+
+async def read_file_object(file: dict[str, Any], settings: Settings, *, tenant_id: str) -> bytes:
+    """The content of a Dify file object: from the store (only a file of workspace
+    ``tenant_id``), or downloaded through the SSRF guard.
+
+    Raises FileFetchError (FileNotInWorkspaceError for another workspace's file), or
+    SSRFBlockedError for a remote URL the guard refuses.
     """
     name = file.get("filename") or file.get("id") or "file"
     method = file.get("transfer_method")
@@ -108,7 +140,9 @@ async def read_file_object(file: dict[str, Any], settings: Settings) -> bytes:
         raise FileFetchError(
             f"file {name!r}: cannot read transfer_method {method!r} without a related_id"
         )
-    return await asyncio.to_thread(load_file, str(related_id), settings)
+    return await asyncio.to_thread(
+        load_file, str(related_id), settings, tenant_id=tenant_id, name=str(name)
+    )
 
 
 async def _download(url: str, settings: Settings) -> bytes:

@@ -77,6 +77,9 @@ class HttpRequestInput(BaseModel):
     # The node's retry_config as attempts (retries + 1): its own failures stop there, attempts
     # lost with their worker do not (set by the workflow node, not by build_http_request).
     max_attempts: int | None = None
+    # The run's workspace: the only one whose stored files the body may carry, and the owner
+    # of a response saved as a file (set by the workflow node).
+    tenant_id: str = ""
 
 
 class HttpRequestResult(BaseModel):
@@ -201,10 +204,10 @@ async def _request_content(
     if req.body_type == "x-www-form-urlencoded":
         return urlencode(req.form).encode(), headers
     if req.body_type == "binary" and req.binary_file is not None:
-        return await read_file_object(req.binary_file, settings), headers
+        return await read_file_object(req.binary_file, settings, tenant_id=req.tenant_id), headers
     if req.body_type == "form-data":
         contents = await asyncio.gather(
-            *(read_file_object(file, settings) for _, file in req.form_files)
+            *(read_file_object(f, settings, tenant_id=req.tenant_id) for _, f in req.form_files)
         )
         content, headers["Content-Type"] = encode_multipart(
             req.form, req.form_files, list(contents)
@@ -233,7 +236,7 @@ async def _send(req: HttpRequestInput, settings: Settings) -> HttpRequestResult:
         request = client.build_request(req.method, url, headers=headers, content=content)
         response = await client.send(request, stream=True)
         try:
-            body, files = await read_response(response, settings)
+            body, files = await read_response(response, settings, req.tenant_id)
         finally:
             await response.aclose()
     headers_out = dict(response.headers.items())

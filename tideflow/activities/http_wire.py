@@ -128,9 +128,10 @@ def _text(content: bytes, content_type: str) -> str:
 
 
 async def read_response(
-    response: httpx.Response, settings: Settings
+    response: httpx.Response, settings: Settings, tenant_id: str
 ) -> tuple[str, list[dict[str, Any]]]:
-    """Read a streamed response into the node's ``body`` and ``files`` outputs.
+    """Read a streamed response into the node's ``body`` and ``files`` outputs (a file response
+    is stored as a file of workspace ``tenant_id``).
 
     Raises ResponseSizeError when it is over the cap for its kind.
     """
@@ -145,6 +146,7 @@ async def read_response(
             filename=_filename(response, disposition),
             mime_type=mime,
             settings=settings,
+            tenant_id=tenant_id,
         )
         return "", [file]
     cap = settings.http_max_text_bytes

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -220,3 +221,42 @@ def guarded_client(
         max_redirects=max_redirects,
         trust_env=False,
     )
+
+
+# litellm arguments holding a URL the workspace chose (a model provider's base URL).
+MODEL_URL_ARGS = ("api_base", "aws_bedrock_runtime_endpoint")
+# litellm arguments it pastes into a host name (``{location}-aiplatform.googleapis.com``):
+# anything but a region name there could move the request to another host.
+_MODEL_HOST_PART_ARGS = ("vertex_location", "aws_region_name")
+_REGION = re.compile(r"[A-Za-z0-9-]{1,64}")
+_MODEL_RESOLVE_TIMEOUT_S = 10.0
+
+
+async def check_model_endpoint(
+    kwargs: Mapping[str, Any], settings: Settings, names: Mapping[str, str]
+) -> None:
+    """Refuse a model call whose workspace-chosen endpoint is private (SSRFBlockedError naming
+    the credential: ``names`` maps a litellm argument to it). Not for the operator's gateway.
+
+    litellm connects on its own, so this checks the addresses before the call; a host that
+    cannot be resolved now is let through, to fail in the call as a connection error.
+    """
+    for arg in _MODEL_HOST_PART_ARGS:
+        value = kwargs.get(arg)
+        if value not in (None, "") and not _REGION.fullmatch(str(value)):
+            raise SSRFBlockedError(str(value), f"{names.get(arg, arg)} is not a region name")
+    for arg in MODEL_URL_ARGS:
+        value = kwargs.get(arg)
+        if value in (None, ""):
+            continue
+        field = names.get(arg, arg)
+        try:
+            url = httpx.URL(str(value))
+        except httpx.InvalidURL as exc:
+            raise SSRFBlockedError(str(value), f"{field} is not a valid URL: {exc}") from None
+        try:
+            await resolve_checked(url, settings, resolve_timeout=_MODEL_RESOLVE_TIMEOUT_S)
+        except SSRFBlockedError as exc:
+            raise SSRFBlockedError(exc.url, f"{field}: {exc.reason}") from None
+        except httpx.TransportError:
+            continue

@@ -39,7 +39,12 @@ def store_upload(
         raise ApiError(415, "unsupported_file_type", f"{filename}: .{extension} files are refused")
     mime = mime_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     stored = save_file(
-        content, filename=filename, mime_type=mime, settings=settings, transfer_method="local_file"
+        content,
+        filename=filename,
+        mime_type=mime,
+        settings=settings,
+        tenant_id=app.tenant_id,
+        transfer_method="local_file",
     )
     upload = UploadFile(
         tenant_id=app.tenant_id,

@@ -37,6 +37,10 @@ _BLOCKED_PREFIXES = (
     "signal.pthread_kill",
     "pty.",
     "webbrowser.",
+    # gc walks reach every object, the hook's closure included (cells are writable).
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
 )
 # Modules that reach the same things without raising an audit event of their own.
 # (Sockets are refused at creation by the socket.* events, so `socket` itself may be imported.)
@@ -62,42 +66,52 @@ _WRITE_EVENTS = frozenset(
 _READ_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob"})
 
 
-def _inside(path: object, roots: tuple[str, ...]) -> bool:
-    if isinstance(path, int):
-        return True  # an fd the process already holds
-    if not isinstance(path, str | bytes):
-        return False
-    text = os.fsdecode(path)
-    real = os.path.realpath(text)
-    return any(real == root or real.startswith(root + os.sep) for root in roots)
-
-
 def install_guard(sandbox_dir: str) -> None:
-    """Refuse network, process and out-of-sandbox file access for the rest of this process."""
-    stdlib = os.path.realpath(os.path.dirname(os.__file__))
-    write_roots = (os.path.realpath(sandbox_dir),)
+    """Refuse network, process and out-of-sandbox file access for the rest of this process.
+
+    The user's code runs in this process and may rebind any module attribute (this runner is
+    ``sys.modules["__main__"]``), so the hook reads only what it captured here, never a global
+    or builtin; the ``gc`` walks that would reach its closure are refused too.
+    """
+    fsdecode, realpath, sep = os.fsdecode, os.path.realpath, os.sep
+    # Builtins too: a name the hook looked up at call time could be shadowed in __main__.
+    isinstance_, len_, any_, refused = isinstance, len, any, PermissionError
+    str_, bytes_, int_ = str, bytes, int
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+    blocked_prefixes, blocked_modules = _BLOCKED_PREFIXES, _BLOCKED_MODULES
+    write_events, read_events = _WRITE_EVENTS, _READ_EVENTS
+    stdlib = realpath(os.path.dirname(os.__file__))
+    write_roots = (realpath(sandbox_dir),)
     read_roots = (*write_roots, stdlib, "/usr/share/zoneinfo", "/dev/null", "/dev/urandom")
 
+    def inside(path: object, roots: tuple[str, ...]) -> bool:
+        if isinstance_(path, int_):
+            return True  # an fd the process already holds
+        if not isinstance_(path, str_ | bytes_):
+            return False
+        real = realpath(fsdecode(path))
+        return any_(real == root or real.startswith(root + sep) for root in roots)
+
     def hook(event: str, args: tuple[object, ...]) -> None:
-        first = args[0] if len(args) > 0 else None
-        if event.startswith(_BLOCKED_PREFIXES):
-            raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "import" and first in _BLOCKED_MODULES:
-            raise PermissionError(f"sandbox: importing {first} is not allowed")
+        first = args[0] if len_(args) > 0 else None
+        if event.startswith(blocked_prefixes):
+            raise refused(f"sandbox: {event} is not allowed")
+        if event == "import" and first in blocked_modules:
+            raise refused(f"sandbox: importing {first} is not allowed")
         if event == "open":
-            mode = args[1] if len(args) > 1 else "r"
-            flags = args[2] if len(args) > 2 else 0
-            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) != 0
+            mode = args[1] if len_(args) > 1 else "r"
+            flags = args[2] if len_(args) > 2 else 0
+            writing = (isinstance_(mode, str_) and any_(c in mode for c in "wax+")) or (
+                isinstance_(flags, int_) and flags & write_flags != 0
             )
-            if not _inside(first, write_roots if writing else read_roots):
-                raise PermissionError(f"sandbox: cannot open {first!r}")
-        elif event in _WRITE_EVENTS:
+            if not inside(first, write_roots if writing else read_roots):
+                raise refused(f"sandbox: cannot open {first!r}")
+        elif event in write_events:
             for arg in args:
-                if isinstance(arg, str | bytes) and not _inside(arg, write_roots):
-                    raise PermissionError(f"sandbox: {event} outside the sandbox dir")
-        elif event in _READ_EVENTS and not _inside("." if first is None else first, read_roots):
-            raise PermissionError(f"sandbox: {event} outside the sandbox dir")
+                if isinstance_(arg, str_ | bytes_) and not inside(arg, write_roots):
+                    raise refused(f"sandbox: {event} outside the sandbox dir")
+        elif event in read_events and not inside("." if first is None else first, read_roots):
+            raise refused(f"sandbox: {event} outside the sandbox dir")
 
     sys.addaudithook(hook)
 
@@ -158,10 +172,29 @@ def warm_up() -> None:
     json.loads(encode_reply({"ok": True, "result": {"out": ["x", 1.5, None, True]}}))
 
 
+def confine(sandbox_dir: str) -> None:
+    """Kernel-enforced limits (``landlock.py``): reads only from the sandbox dir, the standard
+    library and system libraries, writes only to the sandbox dir; no TCP, no signals out of
+    the sandbox, no new processes."""
+    here = os.path.dirname(os.path.realpath(__file__))
+    sys.path.insert(0, here)
+    try:
+        import landlock  # pyright: ignore[reportMissingImports]
+    finally:
+        sys.path.remove(here)
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    # Extension modules (zlib, _ssl...) load system shared libraries when first imported.
+    libraries = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache")
+    readable = (stdlib, *libraries, "/usr/share/zoneinfo", "/dev/null", "/dev/urandom")
+    landlock.restrict([sandbox_dir], readable)  # pyright: ignore[reportUnknownMemberType]
+    landlock.forbid_new_processes()  # pyright: ignore[reportUnknownMemberType]
+
+
 def main() -> None:
     """Serve one request as described in the module docstring."""
     result_fd = int(sys.argv[1])
     warm_up()
+    confine(os.getcwd())
     install_guard(os.getcwd())
     os.write(result_fd, b"R")
     request = json.loads(sys.stdin.buffer.read())

@@ -81,6 +81,7 @@ async def parse_dataset_document(request: StageInput) -> StageResult:
         filename=f"{document.id}.parsed.txt",
         mime_type="text/plain",
         settings=settings,
+        tenant_id=document.tenant_id,
     )
     saved = await asyncio.to_thread(
         records.save_parsed,
@@ -156,7 +157,7 @@ def _split(
     except ProcessRuleError as exc:
         raise bad_request(f"{document.source_name}: {exc}", "ProcessRuleError") from None
     assert document.parsed_store_id is not None
-    text = load_file(document.parsed_store_id, settings).decode()
+    text = load_file(document.parsed_store_id, settings, tenant_id=document.tenant_id).decode()
     cleaned = clean_text(text, rule.pre_processing_rules)
     if not records.set_status(settings.db_url, document.id, generation, "splitting", None):
         return None

@@ -89,34 +89,36 @@ def completion_params(params: dict[str, Any]) -> dict[str, Any]:
 async def litellm_messages(request: LlmRequest, settings: Settings) -> list[dict[str, Any]]:
     """The request's messages in OpenAI's shape, ``image_file`` parts turned into URLs.
 
-    Raises FileFetchError (or SSRFBlockedError) when an image cannot be read.
+    Raises FileFetchError (or SSRFBlockedError) when an image cannot be read; stored images
+    are read only from the request's workspace.
     """
-    return [await _message(message, settings) for message in request.messages]
+    return [await _message(message, settings, request.tenant_id) for message in request.messages]
 
 
-async def _message(message: LlmMessage, settings: Settings) -> dict[str, Any]:
+async def _message(message: LlmMessage, settings: Settings, tenant_id: str) -> dict[str, Any]:
     out = message.model_dump(exclude_none=True, exclude={"memory"})
     if isinstance(message.content, list):
-        out["content"] = [await _part(part, settings) for part in message.content]
+        out["content"] = [await _part(part, settings, tenant_id) for part in message.content]
     return out
 
 
-async def _part(part: dict[str, Any], settings: Settings) -> dict[str, Any]:
+async def _part(part: dict[str, Any], settings: Settings, tenant_id: str) -> dict[str, Any]:
     if part.get("type") != "image_file":
         return part
     file = cast(dict[str, Any], part.get("file") or {})
-    image_url: dict[str, Any] = {"url": await image_url_for(file, settings)}
+    image_url: dict[str, Any] = {"url": await image_url_for(file, settings, tenant_id)}
     if part.get("detail"):
         image_url["detail"] = part["detail"]
     return {"type": "image_url", "image_url": image_url}
 
 
-async def image_url_for(file: dict[str, Any], settings: Settings) -> str:
-    """A remote file's URL as it is; a stored file as a ``data:`` URL of its bytes."""
+async def image_url_for(file: dict[str, Any], settings: Settings, tenant_id: str) -> str:
+    """A remote file's URL as it is; a stored file of workspace ``tenant_id`` as a ``data:``
+    URL of its bytes."""
     if file.get("transfer_method") == "remote_url":
         url = file.get("remote_url") or file.get("url")
         if isinstance(url, str) and url:
             return url
-    content = await read_file_object(file, settings)
+    content = await read_file_object(file, settings, tenant_id=tenant_id)
     mime = str(file.get("mime_type") or "image/png")
     return f"data:{mime};base64,{base64.b64encode(content).decode()}"

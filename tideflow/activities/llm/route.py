@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from tideflow.activities.ssrf import SSRFBlockedError, check_model_endpoint
 from tideflow.platform.model_credentials import load_credentials
 from tideflow.platform.settings import Settings
 from tideflow.plugins.model_providers import (
@@ -64,6 +65,18 @@ async def model_route(
             "ModelProviderNotConfigured",
         )
     try:
-        return litellm_call_args(spec, model, credentials, model_type)
+        call = litellm_call_args(spec, model, credentials, model_type)
     except ValueError as exc:  # a stored credential litellm cannot take
         raise bad_request(f"model provider {spec.label}: {exc}") from None
+    await guard_endpoint(spec, call[1], settings)
+    return call
+
+
+async def guard_endpoint(spec: ProviderSpec, kwargs: dict[str, Any], settings: Settings) -> None:
+    """The SSRF guard on a workspace-chosen base URL (the operator's gateway is trusted and
+    never comes here): a non-retryable ``SSRFBlocked`` naming the credential field."""
+    names = {f.litellm_arg: f.name for f in spec.credential_fields if f.litellm_arg}
+    try:
+        await check_model_endpoint(kwargs, settings, names)
+    except SSRFBlockedError as exc:
+        raise bad_request(f"model provider {spec.label}: {exc}", "SSRFBlocked") from None

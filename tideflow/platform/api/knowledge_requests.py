@@ -15,7 +15,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from tideflow.activities.files import FileFetchError, file_path
+from tideflow.activities.files import FileFetchError, delete_file
 from tideflow.activities.knowledge.chunk import ProcessRuleError, resolve_process_rule
 from tideflow.platform.api.errors import ApiError, invalid_param
 from tideflow.platform.api.knowledge_schemas import STAGE_STAMPS
@@ -237,6 +237,6 @@ def discard_files(settings: Settings, store_ids: Sequence[str]) -> None:
     """Remove files from the file store (their rows are gone; a missing file is fine)."""
     for store_id in store_ids:
         try:
-            file_path(store_id, settings).unlink(missing_ok=True)
+            delete_file(store_id, settings)
         except (FileFetchError, OSError):
             continue

@@ -696,7 +696,7 @@ class ApiTool:
                 body[name] = value
         if cookies:
             headers["Cookie"] = "; ".join(cookies)
-        content = await self._body(body, headers, settings)
+        content = await self._body(body, headers, context)
         client = guarded_client(
             settings, timeout=_timeout(settings), verify=settings.http_ssl_verify
         )
@@ -708,7 +708,7 @@ class ApiTool:
                     op.method.upper(), url, params=query, headers=headers, **content
                 ) as resp,
             ):
-                return await self._result(resp, settings)
+                return await self._result(resp, context)
         except SSRFBlockedError as exc:
             raise SSRFBlockedError(self.auth.redact(exc.url), exc.reason) from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -742,9 +742,10 @@ class ApiTool:
         return values
 
     async def _body(
-        self, body: dict[str, Any], headers: dict[str, str], settings: Settings
+        self, body: dict[str, Any], headers: dict[str, str], context: ToolContext
     ) -> dict[str, Any]:
-        """httpx keyword arguments carrying the body as the operation's content type."""
+        """httpx keyword arguments carrying the body as the operation's content type (file
+        parameters are read only from the calling workspace's files)."""
         kind = self.operation.body_type
         if kind == "application/json":
             headers["Content-Type"] = kind
@@ -760,7 +761,9 @@ class ApiTool:
                 if kinds.get(name) in ("file", "files") and isinstance(item, dict):
                     file = cast(dict[str, Any], item)
                     try:
-                        data = await read_file_object(file, settings)
+                        data = await read_file_object(
+                            file, context.settings, tenant_id=context.tenant_id
+                        )
                     except FileFetchError as exc:
                         raise ToolError(
                             f"operation {self.name}: parameter {name!r}: {exc}"
@@ -773,8 +776,8 @@ class ApiTool:
         # ``files`` is not empty, and fields without a filename are plain form fields.
         return {"files": parts} if parts else {}
 
-    async def _result(self, resp: httpx.Response, settings: Settings) -> ToolResult:
-        name = self.operation.name
+    async def _result(self, resp: httpx.Response, context: ToolContext) -> ToolResult:
+        name, settings = self.operation.name, context.settings
         if resp.status_code >= 400:
             head = bytearray()
             async for chunk in resp.aiter_bytes():
@@ -798,7 +801,12 @@ class ApiTool:
             found = re.search(r'filename="?([^";]+)"?', disposition)
             filename = found.group(1) if found else name
             file = await asyncio.to_thread(
-                save_file, content, filename=filename, mime_type=mime or None, settings=settings
+                save_file,
+                content,
+                filename=filename,
+                mime_type=mime or None,
+                settings=settings,
+                tenant_id=context.tenant_id,  # a tool_file of the run's workspace
             )
             return ToolResult(files=[file])
         text = _decode(content, resp)

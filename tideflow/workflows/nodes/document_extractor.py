@@ -36,6 +36,7 @@ async def run(ctx: NodeContext) -> NodeResult:
         "files": files,
         "is_list": is_list,
         "max_attempts": ctx.max_attempts,
+        "tenant_id": ctx.state.tenant_id,
     }
     result = await ctx.call_activity(
         ACTIVITY,

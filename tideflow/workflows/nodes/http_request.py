@@ -52,7 +52,9 @@ def _timeout_seconds(data: dict[str, Any]) -> float:
 async def run(ctx: NodeContext) -> NodeResult:
     """Build the request with the activity module's pure builder, then send it."""
     request = build_http_request(ctx.node.id, ctx.data, ctx.render, ctx.pool.get)
-    request = request.model_copy(update={"max_attempts": ctx.max_attempts})
+    request = request.model_copy(
+        update={"max_attempts": ctx.max_attempts, "tenant_id": ctx.state.tenant_id}
+    )
     result = await ctx.call_activity(
         ACTIVITY,
         request,

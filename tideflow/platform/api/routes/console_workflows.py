@@ -37,6 +37,7 @@ from tideflow.platform.drafts import (
 from tideflow.platform.runs.launch import new_run
 from tideflow.platform.runs.views import WorkflowRunResponse, run_response, unix
 from tideflow.platform.tool_providers import tenant_tool_problems
+from tideflow.platform.uploads import resolve_inputs
 from tideflow.workflows.graph.export import workflow_mapping
 
 router = APIRouter(prefix="/console/api/apps/{app_id}/workflows", tags=["console: workflows"])
@@ -145,11 +146,13 @@ async def run_draft(
         raise invalid_dsl(problems, "the draft")
     plan = runnable_plan(compile_checked(doc), variables, settings.secret_key)
     check_inputs(plan, body.inputs)
+    # As on /v1: a file input names one of this app's uploads, never a stored file directly.
+    inputs = resolve_inputs(session, app, plan, body.inputs)
     start = new_run(
         app,
         plan,
         None,
-        body.inputs,
+        inputs,
         account_id=account.id,
         triggered_from="debugging",
         pins=body.pins,

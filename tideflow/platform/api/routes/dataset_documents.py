@@ -79,13 +79,14 @@ def _text_source(name: str, text: str, settings: Settings) -> Source:
     return Source(filename, content, "text/plain", "txt")
 
 
-async def _store(source: Source, settings: Settings) -> dict[str, Any]:
+async def _store(source: Source, settings: Settings, tenant_id: str) -> dict[str, Any]:
     return await asyncio.to_thread(
         save_file,
         source.content,
         filename=source.filename,
         mime_type=source.mime_type,
         settings=settings,
+        tenant_id=tenant_id,
         transfer_method="local_file",
     )
 
@@ -132,7 +133,7 @@ async def _create(
             doc_language=options.doc_language,
             created_by=caller.account_id,
         )
-        _set_source(document, source, await _store(source, settings))
+        _set_source(document, source, await _store(source, settings, dataset.tenant_id))
         if dataset.built_in_field_enabled:
             document.doc_metadata = built_in_values(document, uploader)
         documents.append(document)
@@ -236,7 +237,7 @@ async def _update(
     if replacement is not None:
         source, document.name = replacement
         discarded = [s for s in (document.source_store_id, document.parsed_store_id) if s]
-        _set_source(document, source, await _store(source, settings))
+        _set_source(document, source, await _store(source, settings, dataset.tenant_id))
         reparse = True
     rule = options.process_rule
     if rule is not None and checked_rule(rule, document.doc_form) != document.process_rule:
