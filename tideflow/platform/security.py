@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import secrets
 import string
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from tideflow.platform.redaction import remember_secret
+from tideflow.platform.settings import get_settings
 
 # scrypt cost: 16 MiB of memory per hash, well under a second.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -61,10 +66,15 @@ def issue_session_token(claims: SessionClaims, secret_key: str) -> str:
     return f"{payload}.{_sign(payload, secret_key)}"
 
 
-def read_session_token(token: str, secret_key: str) -> SessionClaims | None:
-    """The claims of a valid, unexpired token; None otherwise."""
+def read_session_token(
+    token: str, secret_key: str, previous: Sequence[str] = ()
+) -> SessionClaims | None:
+    """The claims of a valid, unexpired token; None otherwise. A token signed with one of the
+    ``previous`` keys still counts, so rotating the key does not log everyone out."""
     payload, _, signature = token.partition(".")
-    if not payload or not hmac.compare_digest(signature, _sign(payload, secret_key)):
+    if not payload or not any(
+        hmac.compare_digest(signature, _sign(payload, key)) for key in (secret_key, *previous)
+    ):
         return None
     try:
         raw = json.loads(_unb64(payload))
@@ -91,14 +101,46 @@ def encrypt_secret(value: str, secret_key: str) -> str:
     return _fernet(secret_key).encrypt(value.encode()).decode()
 
 
-def decrypt_secret(token: str, secret_key: str) -> str:
-    """The clear value of ``encrypt_secret``; raises ValueError when the key changed."""
+def decrypt_secret(token: str, secret_key: str, previous: Sequence[str] | None = None) -> str:
+    """The clear value of ``encrypt_secret`` made with ``secret_key`` or one of ``previous``
+    (default: TIDEFLOW_SECRET_KEY_PREVIOUS when ``secret_key`` is the configured key); raises
+    ValueError when none of them opens it."""
     try:
-        return _fernet(secret_key).decrypt(token.encode()).decode()
+        clear = secret_keyring(secret_key, previous).decrypt(token.encode()).decode()
     except InvalidToken:
-        raise ValueError("cannot decrypt: was TIDEFLOW_SECRET_KEY changed?") from None
+        raise UnreadableSecretError() from None
+    remember_secret(clear)  # from now on this process's logs mask it
+    return clear
 
 
+class UnreadableSecretError(ValueError):
+    """A stored secret that none of the configured keys opens (a server setup problem)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "cannot decrypt a stored secret with TIDEFLOW_SECRET_KEY or any of "
+            "TIDEFLOW_SECRET_KEY_PREVIOUS: was the key changed without keeping the old one there?"
+        )
+
+
+def secret_keyring(secret_key: str, previous: Sequence[str] | None = None) -> MultiFernet:
+    """Encrypts with ``secret_key``, decrypts with it or any of ``previous`` (in order)."""
+    if previous is None:
+        previous = configured_previous_keys(secret_key)
+    keys = [secret_key, *(k for k in previous if k and k != secret_key)]
+    return MultiFernet([_fernet(k) for k in keys])
+
+
+def configured_previous_keys(secret_key: str) -> tuple[str, ...]:
+    """TIDEFLOW_SECRET_KEY_PREVIOUS, when ``secret_key`` is the process's configured key.
+
+    Every caller passes ``settings.secret_key``; reading the former keys here spares each of
+    them a second argument while a rotation is under way."""
+    settings = get_settings()
+    return tuple(settings.secret_key_previous) if settings.secret_key == secret_key else ()
+
+
+@functools.cache
 def _fernet(secret_key: str) -> Fernet:
     derived = hashlib.sha256(b"tideflow-secrets\0" + secret_key.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(derived))

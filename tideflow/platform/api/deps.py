@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 from temporalio.client import Client
@@ -14,8 +15,9 @@ from tideflow.platform.api.errors import ApiError, not_found
 from tideflow.platform.db.crud import accounts, apps, keys
 from tideflow.platform.db.models import Account, App, Tenant
 from tideflow.platform.db.session import session_scope
+from tideflow.platform.rate_limit import RequestWindow, retry_after_header
 from tideflow.platform.runs.service import RunService
-from tideflow.platform.security import SessionClaims, read_session_token
+from tideflow.platform.security import SessionClaims, read_session_token, token_digest
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.platform.temporal_link import TemporalLink
 
@@ -49,7 +51,9 @@ def _claims(
 ) -> SessionClaims:
     if credentials is None:
         raise _unauthorized("log in first: Authorization: Bearer <access_token>")
-    claims = read_session_token(credentials.credentials, settings.secret_key)
+    claims = read_session_token(
+        credentials.credentials, settings.secret_key, settings.secret_key_previous
+    )
     if claims is None:
         raise _unauthorized("the session token is invalid or has expired")
     return claims
@@ -89,14 +93,42 @@ TenantApp = Annotated[App, Depends(_tenant_app)]
 """The ``{app_id}`` of a console path, when it belongs to the caller's tenant (else 404)."""
 
 
+_window_lock = threading.Lock()
+
+
+def _limit_key_rate(request: Request, settings: Settings, token: str) -> None:
+    """429 once the key made TIDEFLOW_API_RATE_LIMIT_PER_MINUTE requests in the last minute."""
+    limit = settings.api_rate_limit_per_minute
+    if limit <= 0:
+        return
+    # One window per API instance (app.state), so each test's app counts from zero.
+    with _window_lock:
+        window: RequestWindow | None = getattr(request.app.state, "key_request_window", None)
+        if window is None:
+            window = request.app.state.key_request_window = RequestWindow()
+    wait_s = window.admit(token_digest(token), limit)
+    if wait_s is not None:
+        # Rendered by the HTTPException handler as Dify's {code: too_many_requests, ...}.
+        raise HTTPException(
+            429,
+            f"Too many requests. Please try again later. (this API key's limit: {limit} "
+            "requests per minute)",
+            headers={"Retry-After": retry_after_header(wait_s)},
+        )
+
+
 def _current_app(
-    session: SessionDep, credentials: Annotated[_Credentials, Depends(_app_bearer)]
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    credentials: Annotated[_Credentials, Depends(_app_bearer)],
 ) -> App:
     if credentials is None:
         raise _unauthorized("Authorization: Bearer app-... is missing")
     app = keys.app_for_token(session, credentials.credentials)
     if app is None:
         raise _unauthorized("invalid or revoked API key")
+    _limit_key_rate(request, settings, credentials.credentials)
     return app
 
 
@@ -105,7 +137,10 @@ CurrentApp = Annotated[App, Depends(_current_app)]
 
 
 def _dataset_tenant(
-    session: SessionDep, credentials: Annotated[_Credentials, Depends(_dataset_bearer)]
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    credentials: Annotated[_Credentials, Depends(_dataset_bearer)],
 ) -> Tenant:
     if credentials is None:
         raise _unauthorized("Authorization: Bearer dataset-... is missing")
@@ -113,6 +148,7 @@ def _dataset_tenant(
     tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
     if tenant is None:
         raise _unauthorized("invalid or revoked knowledge API key (dataset-...)")
+    _limit_key_rate(request, settings, credentials.credentials)
     return tenant
 
 

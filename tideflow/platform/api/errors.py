@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from tideflow.platform.security import UnreadableSecretError
+
 log = logging.getLogger("tideflow.api")
 
 _CODES = {
@@ -79,6 +81,13 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=400)
 
 
+async def _unreadable_secret(_request: Request, exc: Exception) -> JSONResponse:
+    # Secret-rotation helper (issue 10/3b): a key mix-up is named, not a bare 500.
+    log.error("%s", exc)
+    body = {"code": "secret_key_mismatch", "message": str(exc), "status": 500}
+    return JSONResponse(body, status_code=500)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     body = {"code": "internal_server_error", "message": "internal server error", "status": 500}
@@ -90,4 +99,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(UnreadableSecretError, _unreadable_secret)
     app.add_exception_handler(Exception, _unexpected)

@@ -15,6 +15,7 @@ from tideflow.platform.db.crud.conversations import finish_turn
 from tideflow.platform.db.crud.forms import UNFINISHED_STATUSES, stop_forms
 from tideflow.platform.db.model_models import StreamChunk
 from tideflow.platform.db.models import App, EndUser, NodeExecution, WorkflowRun, utcnow
+from tideflow.platform.stored_secrets import mask_run_result
 from tideflow.workflows.engine.models import GraphRunResult
 
 # Who a service request without ``user`` acts as (Dify's fallback).
@@ -185,6 +186,8 @@ def project_result(session: Session, run_id: str, result: GraphRunResult) -> Wor
     run = session.get(WorkflowRun, run_id)
     if run is None or run.status not in UNFINISHED_STATUSES:
         return run
+    # Issue 10/3b: secret env values are masked before anything is stored.
+    result = mask_run_result(session, run.app_id, result)
     run.status = result.status
     run.outputs = result.outputs
     run.error = result.error
