@@ -1,9 +1,9 @@
-"""The ``tideflow`` command: up, api, worker, console, temporal, migrate, validate, run, app."""
+"""The ``tideflow`` command: up, api, worker, console, temporal, migrate, validate, run, app,
+rotate-secrets."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tideflow.cli_app import add_app_args, app_command
 from tideflow.cli_run import add_run_args, add_validate_args, run_command, validate_command
+from tideflow.cli_worker import add_worker_args, worker_command
+from tideflow.platform.redaction import install_redaction
 from tideflow.platform.settings import Settings
 from tideflow.preflight import (
     SettingError,
@@ -50,14 +52,6 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
         port=settings.api_port,
         log_level="info",
     )
-    return 0
-
-
-def _worker(settings: Settings, _args: argparse.Namespace) -> int:
-    from tideflow.worker import run_worker
-
-    check_data_dir(settings)
-    asyncio.run(run_worker(settings))
     return 0
 
 
@@ -111,6 +105,26 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_secrets(settings: Settings, _args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tideflow.platform.secret_rotation import RotationError, rotate_secrets
+
+    check_database(settings)
+    try:
+        report = rotate_secrets(settings.db_url, settings.secret_key, settings.secret_key_previous)
+    except RotationError as exc:
+        print(f"tideflow: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        print(f"tideflow: cannot rotate ({reason}); is the database migrated?", file=sys.stderr)
+        return 1
+    for table, rotated in report.rotated.items():
+        print(f"{table}: {rotated} re-encrypted, {report.current[table]} already current")
+    return 0
+
+
 Handler = Callable[[Settings, argparse.Namespace], int]
 ArgAdder = Callable[[argparse.ArgumentParser], None]
 
@@ -122,7 +136,11 @@ def _no_args(_parser: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[Handler, str, ArgAdder]] = {
     "up": (_up, "start the whole embedded stack (Temporal, worker, API, console)", _no_args),
     "api": (_api, "run the API server only", _no_args),
-    "worker": (_worker, "run a Temporal worker only", _no_args),
+    "worker": (
+        worker_command,
+        "run a Temporal worker only (--pool to pick pools)",
+        add_worker_args,
+    ),
     "console": (_console, "run the Streamlit console only", _no_args),
     "temporal": (_temporal, "run the embedded Temporal dev server only", _no_args),
     "migrate": (_migrate, "apply database migrations", _no_args),
@@ -133,6 +151,11 @@ COMMANDS: dict[str, tuple[Handler, str, ArgAdder]] = {
     ),
     "run": (run_command, "run a Dify DSL file once and print the result as JSON", add_run_args),
     "app": (app_command, "import or export apps through a running API", add_app_args),
+    "rotate-secrets": (
+        _rotate_secrets,
+        "re-encrypt stored secrets with TIDEFLOW_SECRET_KEY (old keys from *_PREVIOUS)",
+        _no_args,
+    ),
 }
 
 
@@ -154,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     handler = COMMANDS[args.command][0]
     try:
         settings = load_settings()
+        # Every process the CLI starts (api, worker, up...) masks secrets in its logs.
+        install_redaction(settings=settings)
         code = handler(settings, args)
     except SettingError as exc:
         print(f"tideflow: {exc}", file=sys.stderr)

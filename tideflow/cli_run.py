@@ -156,7 +156,13 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         mock_external=args.mock_external,
         user="cli",
     )
-    result = asyncio.run(run_once(settings, run_input))
+    from tideflow.platform.telemetry import RUN_SERVICE, configure_telemetry, shutdown_telemetry
+
+    configure_telemetry(settings, RUN_SERVICE)
+    try:
+        result = asyncio.run(run_once(settings, run_input))
+    finally:
+        shutdown_telemetry()  # the command leaves with os._exit: send batched spans first
     report = {
         "status": result.status,
         "outputs": result.outputs,

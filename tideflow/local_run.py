@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from tideflow.platform.settings import Settings
+from tideflow.platform.telemetry import temporal_interceptors
 from tideflow.platform.temporal import DATA_CONVERTER, TideflowTemporal
 from tideflow.temporal_server import dev_server_extra_args, temporal_binary
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult
@@ -50,6 +51,8 @@ def _placeholder_file(settings: Settings) -> dict[str, Any]:
         filename="placeholder.txt",
         mime_type="text/plain",
         settings=settings,
+        # A local run has no workspace: its runs and files share the empty tenant id.
+        tenant_id="",
         transfer_method="local_file",
     )
 
@@ -123,6 +126,7 @@ async def embedded_dev_server(db_file: Path | None = None) -> AsyncGenerator[Cli
             dev_server_existing_path=temporal_binary(),
             dev_server_database_filename=str(db_file) if db_file is not None else None,
             data_converter=DATA_CONVERTER,
+            interceptors=temporal_interceptors(),  # tracing, as TideflowTemporal.connect has
             dev_server_extra_args=extra,
             dev_server_log_level="error",
             ui=False,

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from tideflow.platform.settings import Settings
 from tideflow.platform.temporal import TideflowTemporal
+from tideflow.workflows.task_queues import CODE_ACTIVITY, POOLS, Pool
 
 log = logging.getLogger("tideflow.worker")
 
@@ -124,36 +128,74 @@ async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0
             await asyncio.sleep(0.5)
 
 
-async def run_worker(settings: Settings) -> None:
-    """Serve the task queue until SIGINT/SIGTERM, then drain and stop.
+async def run_worker(settings: Settings, pools: Sequence[Pool] = POOLS) -> None:
+    """Serve ``pools`` (default: all) until SIGINT/SIGTERM, then drain and stop.
 
-    Code-node sandboxes are pre-started for the worker's lifetime and killed after the drain.
+    One Temporal worker per task queue the pools use (``tideflow.worker_pools``). Code-node
+    sandboxes are pre-started for the worker's lifetime when it serves ``run_code``, and
+    killed after the drain. A PoolError (a pool without a queue of its own, asked for alone)
+    is raised before connecting.
     """
     from tideflow.activities.code_pool import sandbox_pool
+    from tideflow.platform.telemetry import WORKER_SERVICE, configure_telemetry, shutdown_telemetry
+    from tideflow.worker_pools import activity_name, queue_workers
 
+    configure_telemetry(settings, WORKER_SERVICE)  # before connecting: tracing, metrics, logs
+    planned = queue_workers(settings, pools, registered_workflows(), registered_activities())
     temporal = TideflowTemporal(settings)
     client = await connect_with_retry(temporal)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = temporal.worker(
-        client,
-        workflows=registered_workflows(),
-        activities=registered_activities(),
-        max_concurrent_activities=100,
-        max_concurrent_workflow_tasks=100,
-    )
-    # Exits right to left: the worker drains its activities before the pool is closed.
-    async with sandbox_pool(settings), worker:
-        from tideflow.activities.llm.activity import warm_up
-
-        warm_up()  # litellm loads while the worker already polls
-        log.info(
-            "worker serving task queue %r on %s", settings.task_queue, settings.temporal_target
+    workers = [
+        temporal.worker(
+            client,
+            workflows=planned_worker.workflows,
+            activities=planned_worker.activities,
+            task_queue=planned_worker.task_queue,
+            max_concurrent_activities=100,
+            max_concurrent_workflow_tasks=100,
         )
+        for planned_worker in planned
+    ]
+    served = {activity_name(fn) for w in planned for fn in w.activities}
+    # Exits in reverse: the workers drain their activities before the sandbox pool is closed.
+    async with contextlib.AsyncExitStack() as stack:
+        if CODE_ACTIVITY in served:
+            await stack.enter_async_context(sandbox_pool(settings))
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        if served - {CODE_ACTIVITY}:
+            from tideflow.activities.llm.activity import warm_up
+
+            warm_up()  # litellm loads while the worker already polls
+        for w in planned:
+            log.info(
+                "worker serving pool(s) %s on task queue %r at %s",
+                ",".join(w.pools),
+                w.task_queue,
+                settings.temporal_target,
+            )
+        health = asyncio.create_task(_keep_health_file(settings.worker_health_file, workers))
         await stop.wait()
+        health.cancel()
+    settings.worker_health_file.unlink(missing_ok=True)
     from tideflow.activities.knowledge.vector_store import close_vector_stores
 
     close_vector_stores()  # Qdrant local mode writes its folder's state on close
+    shutdown_telemetry()  # spans still batched are sent
     log.info("worker stopped")
+
+
+async def _keep_health_file(path: Path, workers: Sequence[Worker]) -> None:
+    """Touch the health file while every worker runs (``tideflow worker --check`` reads it)."""
+    from tideflow.worker_health import HEALTH_TOUCH_INTERVAL_S, touch_health_file
+
+    while True:
+        if all(worker.is_running for worker in workers):
+            try:
+                touch_health_file(path)
+            except OSError as exc:  # a read-only /tmp must not stop the worker
+                log.warning("cannot touch the health file %s: %s", path, exc)
+        await asyncio.sleep(HEALTH_TOUCH_INTERVAL_S)

@@ -9,6 +9,7 @@ except under CI, where they fail.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -82,6 +84,9 @@ def stack(
         owner_email=OWNER_EMAIL,
         owner_password=OWNER_PASSWORD,
         model_gateway_url=_fake_llm_server.base_url,
+        # The settings page checks provider credentials against the fake server, on loopback:
+        # the SSRF guard lets only that host:port through.
+        ssrf_allowed_hosts=json.dumps([urlsplit(_fake_llm_server.base_url).netloc]),
     )
     try:
         up.wait_for_line("healthy in", timeout_s=60)

@@ -14,6 +14,7 @@ from tideflow import __version__
 from tideflow.platform.api import health
 from tideflow.platform.api.errors import install_error_handlers
 from tideflow.platform.api.routes import (
+    codec,
     console_apps,
     console_auth,
     console_dataset_keys,
@@ -39,6 +40,12 @@ from tideflow.platform.api.routes import (
 from tideflow.platform.bootstrap import bootstrap_owner
 from tideflow.platform.runs.service import RunService
 from tideflow.platform.settings import get_settings
+from tideflow.platform.telemetry import (
+    API_SERVICE,
+    configure_telemetry,
+    instrument_app,
+    shutdown_telemetry,
+)
 from tideflow.platform.temporal import TideflowTemporal
 from tideflow.platform.temporal_link import TemporalLink
 
@@ -46,7 +53,8 @@ from tideflow.platform.temporal_link import TemporalLink
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncGenerator[None]:
     settings = get_settings()
-    link = TemporalLink(TideflowTemporal(settings))
+    # The worker serves the Temporal SDK metrics port; the API's client does not bind it.
+    link = TemporalLink(TideflowTemporal(settings, serve_metrics=False))
     link.start()
     runs = RunService(settings, link)
     app.state.temporal = link
@@ -60,6 +68,7 @@ async def _lifespan(app: FastAPI) -> AsyncGenerator[None]:
         await reconcile
     await runs.close()
     await link.stop()
+    shutdown_telemetry()  # spans of the last requests still go out
 
 
 def create_app() -> FastAPI:
@@ -71,6 +80,9 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     install_error_handlers(app)
+    # Telemetry: OTLP export and JSON logs as configured; requests traced when a provider is.
+    configure_telemetry(get_settings(), API_SERVICE)
+    instrument_app(app)
     app.include_router(health.router)
     for module in (
         console_auth,
@@ -93,6 +105,7 @@ def create_app() -> FastAPI:
         service_app,
         triggers_webhook,
         mcp_server,
+        codec,
     ):
         app.include_router(module.router)
     # After console_dataset_keys: /console/api/datasets/api-keys is not a dataset id.

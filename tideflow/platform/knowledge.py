@@ -35,6 +35,7 @@ from tideflow.activities.knowledge.models import (
 from tideflow.platform.api.errors import ApiError
 from tideflow.platform.db.knowledge_models import DatasetDocument
 from tideflow.platform.settings import Settings
+from tideflow.platform.task_queues import activity_queues
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ async def start_ingestion(
                 generation=document.generation,
                 reparse=reparse,
                 resplit=resplit,
+                activity_queues=activity_queues(settings),
             ),
             id=ingestion_workflow_id(document.id),
             task_queue=settings.task_queue,

@@ -36,6 +36,7 @@ from tideflow.platform.api.errors import ApiError
 from tideflow.platform.db.models import App
 from tideflow.platform.runs.service import APP_ID, TENANT_ID
 from tideflow.platform.settings import Settings
+from tideflow.platform.task_queues import activity_queues
 from tideflow.workflows.graph.plan import ExecutionPlan, PlanNode
 from tideflow.workflows.nodes._cron import CronCalendar, CronError, parse_cron
 from tideflow.workflows.nodes.trigger_schedule import cron_expression, timezone_name
@@ -126,7 +127,7 @@ def _schedule(settings: Settings, app: App, spec: ScheduleSpec, state: ScheduleS
     )
     action = ScheduleActionStartWorkflow(
         SCHEDULED_RUN_WORKFLOW,
-        ScheduledRunRequest(app_id=app.id),
+        ScheduledRunRequest(app_id=app.id, activity_queues=activity_queues(settings)),
         id=f"app-{app.id}-scheduled",
         task_queue=settings.task_queue,
         typed_search_attributes=attributes,

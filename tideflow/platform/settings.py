@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
+import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "tideflow-dev-secret-change-me"
 
@@ -29,6 +31,21 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     task_queue: str = "tideflow"
+
+    # Worker pools.
+    # A task queue of their own for the model calls, the code-node sandboxes and document
+    # ingestion, each served by its own workers (`tideflow worker --pool llm|code|ingestion`);
+    # unset: task_queue, served by the main workers. Give every service (API and workers) the
+    # same values: whoever starts a run puts the routing in its input.
+    llm_task_queue: str | None = None
+    code_task_queue: str | None = None
+    ingestion_task_queue: str | None = None
+    # `tideflow worker` touches this file while its workers run; `tideflow worker --check` (a
+    # container healthcheck) exits 0 when it is fresh. Per machine: keep it off shared volumes.
+    # A factory: settings is imported inside the workflow sandbox, where gettempdir is refused.
+    worker_health_file: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "tideflow-worker.alive"
+    )
 
     host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -135,6 +152,73 @@ class Settings(BaseSettings):
     # Remote MCP servers: how long to wait for one request, and for a streamed reply.
     mcp_timeout_s: float = Field(default=30.0, gt=0)
     mcp_sse_read_timeout_s: float = Field(default=300.0, gt=0)
+
+    # Security: key rotation and per-key rate limits.
+    # Former secret keys, newest first (a JSON list or comma-separated): secrets at rest and
+    # console session tokens made with them still open; new ones use secret_key alone.
+    # `tideflow rotate-secrets` re-encrypts the database, after which they can be dropped.
+    secret_key_previous: Annotated[list[str], NoDecode] = Field(default_factory=list[str])
+    # Requests per minute one service API key (app-... or dataset-...) may make; 0: no limit.
+    # Counted in each API process: with N replicas a key may make up to N times this.
+    api_rate_limit_per_minute: int = Field(default=600, ge=0)
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _split_previous_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [k.strip() for k in text.split(",") if k.strip()]
+        return value
+
+    # Observability (tideflow.platform.telemetry).
+    # OTLP/HTTP collector base URL (http://collector:4318): spans go to /v1/traces, Temporal
+    # SDK metrics to /v1/metrics. Unset: OTEL_EXPORTER_OTLP_ENDPOINT, else no exporter at all.
+    otlp_endpoint: str | None = None
+    # HOST:PORT where the worker serves Temporal SDK metrics for Prometheus (/metrics); takes
+    # precedence over OTLP for those metrics.
+    metrics_bind: str | None = None
+    # Log lines as text, or as JSON objects carrying run, node, trace and span ids.
+    log_format: Literal["text", "json"] = "text"
+    # service.name of this process's telemetry; unset: tideflow-api, tideflow-worker...
+    service_name: str | None = None
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _check_otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        from urllib.parse import urlsplit
+
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("expected an http(s) URL, e.g. http://127.0.0.1:4318")
+        return value.strip().rstrip("/")
+
+    @field_validator("metrics_bind")
+    @classmethod
+    def _check_metrics_bind(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
+        return value
+
+    # Temporal payload encryption (tideflow.platform.payload_codec).
+    # Encrypt every workflow and activity payload (run inputs carry secret values) before it
+    # reaches Temporal's history, with a key derived from secret_key. Unset: on in production,
+    # off in development and test, so the embedded Temporal UI shows readable payloads. The
+    # API, every worker and the CLI must agree: give them all the same value.
+    encrypt_payloads: bool | None = None
+
+    @property
+    def payloads_encrypted(self) -> bool:
+        """Whether Temporal payloads are encrypted (TIDEFLOW_ENCRYPT_PAYLOADS, else by env)."""
+        if self.encrypt_payloads is None:
+            return self.env == "production"
+        return self.encrypt_payloads
 
     @field_validator("database_url")
     @classmethod

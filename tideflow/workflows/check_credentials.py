@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from tideflow.activities.llm.models import CHECK_CREDENTIALS_ACTIVITY, CredentialCheck
+    from tideflow.workflows.task_queues import activity_queue
 
 # One model call, answered in seconds by a working provider; the user is waiting on it.
 CHECK_TIMEOUT = timedelta(seconds=30)
@@ -38,4 +39,5 @@ class CheckModelCredentialsWorkflow:
             start_to_close_timeout=CHECK_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=1),
             summary=f"check {check.provider} credentials",
+            task_queue=activity_queue(CHECK_CREDENTIALS_ACTIVITY, check.activity_queues),
         )

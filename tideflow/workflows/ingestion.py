@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         StageResult,
         StatusInput,
     )
+    from tideflow.workflows.task_queues import activity_queue
 
 # A stage's attempt: heartbeats every second; a silent worker is given up on after this long.
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -125,6 +126,7 @@ class DocumentIngestionWorkflow:
             # A cancelled stage has stopped writing before the pause is shown.
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"{activity_name} {request.document_id}",
+            task_queue=activity_queue(activity_name, request.activity_queues),
         )
         await workflow.wait_condition(lambda: handle.done() or self._paused)
         cancelled = False

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from tideflow.workflows.engine.recorder import RunRecorder
     from tideflow.workflows.engine.run import run_graph
+    from tideflow.workflows.task_queues import activity_queue
 
 T = TypeVar("T")
 _TENANT_ID = SearchAttributeKey.for_keyword("TenantId")
@@ -96,6 +97,8 @@ class TemporalExecutor:
     def __init__(self) -> None:
         self.waiting: set[str] = set()
         self.submissions: dict[str, dict[str, Any]] = {}
+        # The run's pool -> task queue routing (GraphRunInput.activity_queues).
+        self.activity_queues: dict[str, str] = {}
 
     async def call_activity(
         self,
@@ -107,7 +110,8 @@ class TemporalExecutor:
         retry: ActivityRetry,
         timeout_seconds: float,
     ) -> T:
-        """``workflow.execute_activity`` with the node's retry policy (fixed interval).
+        """``workflow.execute_activity`` with the node's retry policy (fixed interval), on the
+        task queue of the activity's worker pool (the run's own queue unless routed).
 
         Cancelling the calling task (the run is stopped) asks Temporal to cancel the activity
         and raises CancelledError at once; a heartbeating activity learns of it on its next
@@ -131,6 +135,7 @@ class TemporalExecutor:
                 heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
                 retry_policy=policy,
                 summary=summary[:200],
+                task_queue=activity_queue(name, self.activity_queues),
             )
         except ActivityError as err:
             if isinstance(err.cause, CancelledError):
@@ -155,8 +160,13 @@ class TemporalExecutor:
         return self.submissions.pop(key, None)
 
     async def run_child(self, workflow_id: str, run_input: dict[str, Any]) -> dict[str, Any]:
-        """A child GraphWorkflow on this task queue; stopping this run asks it to stop too."""
+        """A child GraphWorkflow on this task queue, with this run's activity routing unless it
+        has its own; stopping this run asks it to stop too."""
         child_input = GraphRunInput.model_validate(run_input)
+        if self.activity_queues and not child_input.activity_queues:
+            child_input = child_input.model_copy(
+                update={"activity_queues": dict(self.activity_queues)}
+            )
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(_TENANT_ID, child_input.tenant_id),
@@ -201,6 +211,7 @@ class GraphWorkflow:
     @workflow.run
     async def run(self, run_input: GraphRunInput) -> GraphRunResult:
         """Walk the plan; a failed run returns status ``failed`` (its records kept)."""
+        self._executor.activity_queues = dict(run_input.activity_queues)
         try:
             return await run_graph(run_input, self._executor, self._recorder)
         except asyncio.CancelledError:

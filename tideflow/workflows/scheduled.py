@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
@@ -49,6 +49,9 @@ class ScheduledRunRequest(BaseModel):
     """The schedule action's argument: which app to run."""
 
     app_id: str
+    # Worker pool -> task queue of the run's activities (GraphRunInput.activity_queues), as
+    # the settings of whoever put the schedule said; empty: the workflow's own queue.
+    activity_queues: dict[str, str] = Field(default_factory=dict[str, str])
 
 
 class ScheduledRunOutcome(BaseModel):
@@ -79,6 +82,10 @@ class ScheduledRunWorkflow:
         run_input = opened.run_input
         if run_input is None:
             return ScheduledRunOutcome(run_id=opened.run_id, skipped=opened.skipped)
+        if request.activity_queues and not run_input.activity_queues:
+            run_input = run_input.model_copy(
+                update={"activity_queues": dict(request.activity_queues)}
+            )
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(_TENANT_ID, run_input.tenant_id),

@@ -52,6 +52,9 @@ class IngestionInput(BaseModel):
     # False (a retry): keep the document's segments when it has them, so batches that were
     # embedded before the failure are not embedded again.
     resplit: bool = True
+    # Worker pool -> task queue of the stages (tideflow.workflows.task_queues); empty: the
+    # workflow's own queue.
+    activity_queues: dict[str, str] = Field(default_factory=dict[str, str])
 
 
 class StageInput(BaseModel):

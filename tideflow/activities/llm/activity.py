@@ -33,10 +33,11 @@ from tideflow.activities.llm.models import (
 )
 from tideflow.activities.llm.parts import LlmParamError, completion_params, litellm_messages
 from tideflow.activities.llm.reasoning import PieceKind
-from tideflow.activities.llm.route import bad_request, model_route, spec_for
+from tideflow.activities.llm.route import bad_request, guard_endpoint, model_route, spec_for
 from tideflow.activities.ssrf import SSRFBlockedError
 from tideflow.platform.model_credentials import unseal
 from tideflow.platform.settings import Settings, get_settings
+from tideflow.platform.telemetry import describe_model_call, record_model_usage
 from tideflow.plugins.model_providers import litellm_call_args
 
 NODE_HEADER = "X-Tideflow-Node"
@@ -116,8 +117,15 @@ async def _messages(request: LlmRequest, settings: Settings) -> list[dict[str, A
 @activity.defn(name=LLM_ACTIVITY)
 async def llm_invoke(request: LlmRequest) -> LlmResult:
     """Call the model, streaming; return its whole answer, usage and the attempt number."""
+    # GenAI semantic-convention attributes on this activity's span (no-op when not traced).
+    describe_model_call(request.provider, request.model, request.mode, request.params)
     with node_attempts(request.max_attempts):
-        return await _invoke(request)
+        result = await _invoke(request)
+    usage = result.usage
+    record_model_usage(
+        usage.prompt_tokens, usage.completion_tokens, result.finish_reason, result.model
+    )
+    return result
 
 
 # The activity ends a call this long before Temporal's start-to-close limit would.
@@ -206,8 +214,9 @@ async def check_model_credentials(check: CredentialCheck) -> dict[str, Any]:
     model = check.model or spec.check_model
     if not model:
         raise bad_request(f"name a model to check {spec.label} credentials with")
+    settings = get_settings()
     try:
-        credentials = unseal(check.sealed_credentials, get_settings().secret_key)
+        credentials = unseal(check.sealed_credentials, settings.secret_key)
     except ValueError as exc:  # the worker's TIDEFLOW_SECRET_KEY is not the API's
         raise bad_request(f"{spec.label} credentials: the worker {exc}") from None
     missing = [
@@ -221,6 +230,7 @@ async def check_model_credentials(check: CredentialCheck) -> dict[str, Any]:
         model_name, kwargs = litellm_call_args(spec, model, credentials, check.model_type)
     except ValueError as exc:
         raise bad_request(f"{spec.label} credentials: {exc}") from None
+    await guard_endpoint(spec, kwargs, settings)
     try:
         await probe_model(model_name, kwargs, check.model_type)
     except Exception as exc:

@@ -119,3 +119,6 @@ class CredentialCheck(BaseModel):
     # A model to try; empty: the provider's cheapest known one.
     model: str = ""
     model_type: Literal["llm", "text-embedding", "rerank"] = "llm"
+    # CheckModelCredentialsWorkflow: worker pool -> task queue (tideflow.workflows.task_queues);
+    # empty: the check runs on the workflow's own queue.
+    activity_queues: dict[str, str] = Field(default_factory=dict[str, str])

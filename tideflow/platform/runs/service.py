@@ -42,6 +42,7 @@ from tideflow.platform.runs.sse import PING, DifyEventTranslator, sse_line
 from tideflow.platform.runs.views import run_data
 from tideflow.platform.settings import Settings
 from tideflow.platform.streams import StoredChunk
+from tideflow.platform.task_queues import activity_queues
 from tideflow.platform.temporal_link import TemporalLink
 from tideflow.workflows.engine.models import GraphRunInput, GraphRunResult, RunEvent
 
@@ -132,6 +133,10 @@ class RunService:
         attributes = TypedSearchAttributes(
             [SearchAttributePair(TENANT_ID, row.tenant_id), SearchAttributePair(APP_ID, row.app_id)]
         )
+        if not run_input.activity_queues:  # the worker pools' queues, as this API's settings say
+            run_input = run_input.model_copy(
+                update={"activity_queues": activity_queues(self.settings)}
+            )
         with contextlib.suppress(WorkflowAlreadyStartedError):  # already ran to its end
             await self._client().start_workflow(
                 "GraphWorkflow",

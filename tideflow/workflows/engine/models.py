@@ -44,6 +44,9 @@ class GraphRunInput(BaseModel):
     # sys.timestamp (epoch seconds); None: when the run starts. A scheduled run's is the time
     # its schedule fired for.
     timestamp: int | None = None
+    # Worker pool -> task queue of this run's activities (tideflow.workflows.task_queues), set
+    # by whoever starts the run from the settings; empty: every activity on the run's own queue.
+    activity_queues: dict[str, str] = Field(default_factory=dict[str, str])
 
 
 class NodeRun(BaseModel):

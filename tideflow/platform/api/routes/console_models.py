@@ -39,6 +39,7 @@ from tideflow.platform.api.model_schemas import (
 )
 from tideflow.platform.db.crud import model_providers
 from tideflow.platform.db.models import Tenant, TenantMember
+from tideflow.platform.task_queues import activity_queues
 from tideflow.plugins.model_providers import (
     ProviderSpec,
     UnknownProviderError,
@@ -157,6 +158,7 @@ async def save_credentials(
         provider=spec.id,
         sealed_credentials=model_credentials.seal(credentials, settings.secret_key),
         model=_check_model(spec, body, credentials),
+        activity_queues=activity_queues(settings),
     )
     await _run_check(client, settings.task_queue, tenant.id, check)
     model_credentials.save_credentials(
