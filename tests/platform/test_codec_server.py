@@ -9,7 +9,6 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,14 +16,12 @@ import pytest
 import uvicorn
 from sqlmodel import Session, select
 from temporalio.api.common.v1 import Payload
-from temporalio.testing import WorkflowEnvironment
 
 from tests.platform.codec_support import (
     OWNER,
     SECRET,
     UI_ORIGIN,
     clear_payload,
-    encrypted_settings,
     run_secret_graph,
 )
 from tideflow.platform.app import create_app
@@ -35,17 +32,6 @@ from tideflow.platform.payload_codec import ENCODING, EncryptionCodec
 from tideflow.platform.security import hash_password
 from tideflow.platform.settings import Settings
 from tideflow.temporal_server import temporal_binary
-
-
-@pytest.fixture
-def encrypting_settings(
-    temporal_env: WorkflowEnvironment,
-    task_queue: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Settings]:
-    """Settings of one test against the session's dev server, payload encryption on."""
-    yield from encrypted_settings(temporal_env, task_queue, tmp_path, monkeypatch)
 
 
 class _Server(uvicorn.Server):

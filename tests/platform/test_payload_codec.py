@@ -3,9 +3,6 @@ hold a secret in clear (the codec server endpoints: test_codec_server.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -13,7 +10,6 @@ from tests.platform.codec_support import (
     FAILING_CODE,
     SECRET,
     clear_payload,
-    encrypted_settings,
     payloads_of,
     run_secret_graph,
     sealed_history,
@@ -81,17 +77,6 @@ def test_setting_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch
     on = data_converter(Settings(env="test", encrypt_payloads=True))
     assert isinstance(on.payload_codec, EncryptionCodec)
     assert on.payload_converter_class is DATA_CONVERTER.payload_converter_class
-
-
-@pytest.fixture
-def encrypting_settings(
-    temporal_env: WorkflowEnvironment,
-    task_queue: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Settings]:
-    """Settings of one test against the session's dev server, payload encryption on."""
-    yield from encrypted_settings(temporal_env, task_queue, tmp_path, monkeypatch)
 
 
 async def test_history_holds_no_secret_in_clear(
