@@ -69,14 +69,14 @@ async def _login(http: httpx.AsyncClient, email: str, password: str) -> dict[str
     return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
 
 
-def _add_editor(settings: Settings, email: str, password: str) -> None:
-    """An editor (not owner, not admin) of the owner's workspace."""
+def _add_member(settings: Settings, email: str, password: str, role: str = "editor") -> None:
+    """A member (by default an editor: not owner, not admin) of the owner's workspace."""
     with Session(get_engine(settings.db_url)) as session:
         tenant = session.exec(select(Tenant)).one()
         account = Account(email=email, name="editor", password_hash=hash_password(password))
         session.add(account)
         session.flush()
-        session.add(TenantMember(tenant_id=tenant.id, account_id=account.id, role="editor"))
+        session.add(TenantMember(tenant_id=tenant.id, account_id=account.id, role=role))
         session.commit()
 
 
@@ -100,10 +100,15 @@ async def test_codec_endpoint_decodes_for_an_owner_only(
     assert anonymous.headers["access-control-allow-origin"] == UI_ORIGIN
     forged = {**headers, "Authorization": "Bearer not-a-session"}
     assert (await codec_api.post("/codec/decode", json=body, headers=forged)).status_code == 401
-    _add_editor(encrypting_settings, "editor@example.com", "pw-editor")
+    _add_member(encrypting_settings, "editor@example.com", "pw-editor")
     editor = {**headers, **await _login(codec_api, "editor@example.com", "pw-editor")}
     refused = await codec_api.post("/codec/decode", json=body, headers=editor)
     assert refused.status_code == 403 and SECRET not in refused.text
+    # An admin who is not an operator: the key is the server's, not the workspace's.
+    _add_member(encrypting_settings, "admin@example.com", "pw-admin", role="admin")
+    admin = {**headers, **await _login(codec_api, "admin@example.com", "pw-admin")}
+    refused = await codec_api.post("/codec/decode", json=body, headers=admin)
+    assert refused.status_code == 403 and "operators" in refused.text
 
     owner = {**headers, **await _login(codec_api, *OWNER)}
     decoded = await codec_api.post("/codec/decode", json=body, headers=owner)
@@ -133,6 +138,9 @@ async def test_codec_endpoint_names_bad_input(codec_api: httpx.AsyncClient) -> N
     for body, extra, named in cases:
         response = await codec_api.post("/codec/decode", json=body, headers={**owner, **extra})
         assert response.status_code == 400 and named in response.json()["message"], body
+    # Nested past the JSON parser's depth: a 400 naming the body, not a 500.
+    deep = await codec_api.post("/codec/decode", content="[" * 100_000, headers=owner)
+    assert deep.status_code == 400 and "body" in deep.json()["message"], deep.text
     not_json = await codec_api.post("/codec/decode", content=b"{", headers=owner)
     assert not_json.status_code == 400 and "body" in not_json.json()["message"]
 

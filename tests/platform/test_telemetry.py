@@ -26,6 +26,7 @@ from tests.fakes.openai_server import FakeLLMServer, Reply, unauthorized
 from tideflow.activities.knowledge.vector_store import close_vector_stores
 from tideflow.platform.app import create_app
 from tideflow.platform.db.migrate import upgrade_database
+from tideflow.platform.redaction import install_redaction
 from tideflow.platform.settings import Settings, get_settings
 from tideflow.platform.telemetry import (
     WORKER_SERVICE,
@@ -207,6 +208,28 @@ def test_json_log_line_carries_the_current_trace_and_span(spans: InMemorySpanExp
     assert inside["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
     assert inside["span_id"] == trace.format_span_id(span.get_span_context().span_id)
     assert "trace_id" not in outside and "run_id" not in outside
+
+
+def test_json_log_line_masks_a_key_in_the_traceback() -> None:
+    key = "sk-" + "a1b2c3d4" * 4
+    factory = logging.getLogRecordFactory()
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonLogFormatter())
+    logger = logging.getLogger("tideflow.test_telemetry.redacted")
+    logger.addHandler(handler)
+    try:
+        install_redaction(logger)
+        try:
+            raise RuntimeError(f"Incorrect API key provided: {key}")
+        except RuntimeError:
+            logger.exception("model call failed")
+    finally:
+        logger.removeHandler(handler)
+        logging.setLogRecordFactory(factory)
+    line = json.loads(buffer.getvalue())
+    assert "Incorrect API key provided" in line["exception"]
+    assert key not in buffer.getvalue()
 
 
 def test_configure_logging_switches_handlers_to_json() -> None:

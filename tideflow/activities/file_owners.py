@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, or_, select
@@ -20,6 +21,10 @@ from tideflow.platform.db.knowledge_models import DatasetDocument
 from tideflow.platform.db.session import get_engine
 
 OWNER_SUFFIX = ".owner"
+
+
+class OwnerLookupError(Exception):
+    """The app DB could not say who owns a file stored before owner records (retry later)."""
 
 
 def owner_path(path: Path) -> Path:
@@ -50,7 +55,10 @@ def legacy_owner(related_id: str, db_url: str) -> str | None:
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
         return None  # no app DB here (a local run): nothing to look up, and none to create
     try:
-        with Session(get_engine(db_url)) as session:
+        engine = get_engine(db_url)
+        if not inspect(engine).has_table(str(UploadFile.__table__.name)):  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownArgumentType]
+            return None  # an app DB never migrated (a local run's): no rows to name it
+        with Session(engine) as session:
             upload = session.exec(
                 select(UploadFile.tenant_id).where(UploadFile.store_id == related_id)
             ).first()
@@ -64,8 +72,9 @@ def legacy_owner(related_id: str, db_url: str) -> str | None:
                     )
                 )
             ).first()
-    except SQLAlchemyError:
-        return None
+    except SQLAlchemyError as exc:
+        # Not "no owner": that refusal is final, and a database blip must not fail the run.
+        raise OwnerLookupError(f"the app database could not be read ({exc})") from exc
 
 
 def file_owner(path: Path, related_id: str, db_url: str) -> str | None:

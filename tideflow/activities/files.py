@@ -18,7 +18,12 @@ from typing import Any, Literal
 
 import httpx
 
-from tideflow.activities.file_owners import delete_owner, file_owner, write_owner
+from tideflow.activities.file_owners import (
+    OwnerLookupError,
+    delete_owner,
+    file_owner,
+    write_owner,
+)
 from tideflow.activities.ssrf import BodyTooLargeError, guarded_client, read_capped
 from tideflow.platform.settings import Settings
 
@@ -102,7 +107,10 @@ def load_file(
     the file's name, goes in the message), FileFetchError when it is not stored.
     """
     path = file_path(related_id, settings)
-    owner = file_owner(path, related_id, settings.db_url)
+    try:
+        owner = file_owner(path, related_id, settings.db_url)
+    except OwnerLookupError as exc:
+        raise FileFetchError(f"file {related_id}: {exc}", retryable=True) from exc
     if owner is None and not path.exists():
         raise FileFetchError(f"file {related_id} is not in the file store")
     if owner != tenant_id:

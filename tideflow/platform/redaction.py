@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -22,6 +23,8 @@ from tideflow.platform.settings import Settings, get_settings
 MASK = "******"
 # Shorter values would mask ordinary words and numbers.
 _MIN_SECRET_LEN = 6
+# How many decrypted values one process keeps masking (the settings' own are always kept).
+_MAX_REMEMBERED = 1024
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization: Bearer xyz / Proxy-Authorization: Basic xyz / "authorization": "xyz"
     (
@@ -54,14 +57,35 @@ class SecretRedactor(logging.Filter):
     def __init__(self, values: Iterable[str] = ()) -> None:
         super().__init__()
         self._values: tuple[str, ...] = ()
+        # Most recently seen last; the oldest go beyond _MAX_REMEMBERED (a worker decrypts
+        # every tenant's secrets over its life: memory and per-record cost stay bounded).
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._pinned: set[str] = set()
         self._lock = threading.Lock()
-        self.add_values(values)
+        self.add_values(values, pinned=True)
 
-    def add_values(self, values: Iterable[str]) -> None:
-        """Mask these values too (longest first, so one secret inside another goes whole)."""
+    def add_values(self, values: Iterable[str], *, pinned: bool = False) -> None:
+        """Mask these values too (longest first, so one secret inside another goes whole);
+        ``pinned`` ones (the settings' secrets) are never forgotten."""
+        fresh = [v for v in values if len(v) >= _MIN_SECRET_LEN]
         with self._lock:
-            known = {*self._values, *(v for v in values if len(v) >= _MIN_SECRET_LEN)}
-            self._values = tuple(sorted(known, key=len, reverse=True))
+            changed = False
+            if pinned:
+                changed = not self._pinned.issuperset(fresh)
+                self._pinned.update(fresh)
+                fresh = []
+            for value in fresh:
+                if value in self._recent:
+                    self._recent.move_to_end(value)
+                else:
+                    self._recent[value] = None
+                    changed = True
+            while len(self._recent) > _MAX_REMEMBERED:
+                self._recent.popitem(last=False)
+                changed = True
+            if changed:  # the common case, a model call's known key, rebuilds nothing
+                known = self._pinned.union(self._recent)
+                self._values = tuple(sorted(known, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
         """``text`` with every known secret and credential pattern masked."""
@@ -153,7 +177,7 @@ def install_redaction(
     # Wrapped again only if something replaced the factory since (a test restoring it).
     if logging.getLogRecordFactory() is not _installed.get("factory"):
         _installed["factory"] = _wrap_record_factory(redactor)
-    redactor.add_values(settings_secrets(settings or get_settings()))
+    redactor.add_values(settings_secrets(settings or get_settings()), pinned=True)
     for handler in _handlers(target or logging.getLogger()):
         if redactor not in handler.filters:
             handler.addFilter(redactor)

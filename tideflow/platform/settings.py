@@ -212,6 +212,9 @@ class Settings(BaseSettings):
     # off in development and test, so the embedded Temporal UI shows readable payloads. The
     # API, every worker and the CLI must agree: give them all the same value.
     encrypt_payloads: bool | None = None
+    # Console accounts (emails) the codec server decrypts payloads for: the key is the
+    # server's, not a workspace's, so only operators. Empty: the bootstrap owner alone.
+    codec_operator_emails: list[str] = Field(default_factory=list[str])
 
     @property
     def payloads_encrypted(self) -> bool:

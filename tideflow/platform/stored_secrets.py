@@ -6,7 +6,9 @@ echoes it). API responses mask them as they read, but the records themselves mus
 them either: they outlive the secret (a changed value would no longer be masked) and anyone
 with database access reads them. ``mask_run_result`` masks a result as it is projected.
 
-Conversation variables are left as they are: the next turn reads them back as values.
+Left as they are: the run's own outputs and answer (what the caller asked for; a chat's next
+turn reads the answer back as memory), conversation variables (read back as values), and
+values shorter than MIN_MASKED_LENGTH, which would mask ordinary text ("1", "yes") instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from tideflow.platform.runs.sse import mask_secrets
 from tideflow.platform.security import decrypt_secret
 from tideflow.platform.settings import get_settings
 from tideflow.workflows.engine.models import GraphRunResult, NodeRun
+
+MIN_MASKED_LENGTH = 6
 
 
 def app_secret_values(session: Session, app_id: str) -> tuple[str, ...]:
@@ -34,20 +38,18 @@ def app_secret_values(session: Session, app_id: str) -> tuple[str, ...]:
         except ValueError:  # a key mix-up: reported where the run started; nothing to mask
             continue
     # Longest first, so a secret inside another is masked whole.
-    return tuple(sorted((v for v in values if v), key=len, reverse=True))
+    return tuple(sorted((v for v in values if len(v) >= MIN_MASKED_LENGTH), key=len, reverse=True))
 
 
 def mask_run_result(session: Session, app_id: str, result: GraphRunResult) -> GraphRunResult:
-    """``result`` with the app's secret values masked in outputs, answer, errors and every
-    node's inputs, outputs, process data, metadata and error."""
+    """``result`` with the app's secret values masked in its error and every node's inputs,
+    outputs, process data, metadata and error."""
     secrets = app_secret_values(session, app_id)
     if not secrets:
         return result
     nodes = [_masked_node(node, secrets) for node in result.node_runs]
     return result.model_copy(
         update={
-            "outputs": mask_secrets(result.outputs, secrets),
-            "answer": mask_secrets(result.answer, secrets),
             "error": mask_secrets(result.error, secrets),
             "node_runs": nodes,
         }

@@ -169,8 +169,9 @@ class JsonLogFormatter(logging.Formatter):
             value = getattr(record, name, None)
             if value not in (None, ""):
                 line[name] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text first: the redactor stores the masked traceback there.
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)  # pyright: ignore[reportArgumentType]
         return json.dumps(line, default=str, ensure_ascii=False)
 
 

@@ -2,7 +2,8 @@
 
 ``POST /codec/decode`` and ``POST /codec/encode`` take and return ``{"payloads": [...]}`` (the
 protobuf JSON of ``Payloads``: base64 ``data`` and ``metadata`` values). They hold the server
-key, so they answer only an owner or admin console session (``Authorization: Bearer``), and
+key, so they answer only an operator's console session (``Authorization: Bearer``: an owner
+or admin named in TIDEFLOW_CODEC_OPERATOR_EMAILS, by default the bootstrap owner), and
 browsers only from the configured Temporal UI's origin (CORS).
 """
 
@@ -12,13 +13,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from tideflow.platform.api.deps import SettingsDep
+from tideflow.platform.api.deps import CurrentAccount, SettingsDep
 from tideflow.platform.api.errors import ApiError, invalid_param
 from tideflow.platform.api.routes.console_models import ManagedTenant
 from tideflow.platform.api.routes.console_runs import temporal_ui_base
@@ -50,6 +51,17 @@ class _CorsRoute(APIRoute):
         return with_cors
 
 
+def _operator(settings: SettingsDep, account: CurrentAccount, _tenant: ManagedTenant) -> None:
+    """403 unless the caller, an owner or admin, is one of the operators."""
+    operators = settings.codec_operator_emails or [settings.owner_email]
+    if account.email.lower() not in {email.lower() for email in operators}:
+        raise ApiError(
+            403,
+            "forbidden",
+            "the codec server answers operators only (TIDEFLOW_CODEC_OPERATOR_EMAILS)",
+        )
+
+
 router = APIRouter(prefix="/codec", tags=["codec server"], route_class=_CorsRoute)
 
 
@@ -79,10 +91,8 @@ def preflight(request: Request, settings: SettingsDep) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-@router.post("/decode")
-async def decode_payloads(
-    request: Request, settings: SettingsDep, _tenant: ManagedTenant
-) -> dict[str, Any]:
+@router.post("/decode", dependencies=[Depends(_operator)])
+async def decode_payloads(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """The payloads decrypted (payloads that are not encrypted come back unchanged)."""
     codec, payloads = await _read(request, settings)
     try:
@@ -92,10 +102,8 @@ async def decode_payloads(
     return _write(opened)
 
 
-@router.post("/encode")
-async def encode_payloads(
-    request: Request, settings: SettingsDep, _tenant: ManagedTenant
-) -> dict[str, Any]:
+@router.post("/encode", dependencies=[Depends(_operator)])
+async def encode_payloads(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """The payloads encrypted with the current key (as workers would write them)."""
     codec, payloads = await _read(request, settings)
     return _write([codec.seal(p) for p in payloads])
@@ -109,7 +117,7 @@ async def _read(request: Request, settings: Settings) -> tuple[EncryptionCodec, 
         )
     try:
         body: object = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         raise invalid_param('body: expected JSON {"payloads": [...]}') from None
     items = cast("dict[str, object]", body).get("payloads") if isinstance(body, dict) else None
     if not isinstance(items, list):
