@@ -11,6 +11,7 @@ work). The kernel layer under the in-process guards (Landlock) is tested on its 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -319,3 +321,181 @@ def test_kernel_layer_alone_confines_files_tcp_signals_and_processes(
     assert all(result.startswith("refused") for result in lines.values()), lines
     assert listener.accepted == 0
     assert not Path("/tmp/tideflow-escape-test").exists()
+
+
+# The reviewer's attack on the audit hook: the PermissionError it raised carries a traceback
+# ending in the hook's own frame; from its locals, rewrite the path check to allow anything
+# (``__code__`` needs a code object with as many free variables, so one is built to match).
+FRAME_WALK = """
+import os
+
+def permissive(target):
+    names = target.__code__.co_freevars
+    if not names:
+        return (lambda *args, **kwargs: True).__code__
+    source = 'def outer():\\n' + ''.join(f'    {n} = None\\n' for n in names)
+    source += '    def allow(*args, **kwargs):\\n        ' + ', '.join(names) + '\\n'
+    source += '        return True\\n    return allow\\n'
+    scope = {}
+    exec(source, scope)
+    return scope['outer']().__code__
+
+def patch(value, seen):
+    if id(value) in seen or not callable(value) or not hasattr(value, '__closure__'):
+        return
+    seen.add(id(value))
+    for cell in value.__closure__ or ():
+        patch(cell.cell_contents, seen)
+    value.__code__ = permissive(value)
+
+def main():
+    try:
+        open('/etc/passwd')
+    except PermissionError as exc:
+        try:
+            entry = exc.__traceback__
+            while entry.tb_next is not None:
+                entry = entry.tb_next
+            frame = entry.tb_frame
+            while frame is not None:
+                for value in list(frame.f_locals.values()):
+                    patch(value, set())
+                frame = frame.f_back
+        except BaseException as refused:
+            return {'r': 'refused: ' + type(refused).__name__ + ': ' + str(refused)}
+    try:
+        return {'r': 'ESCAPED: ' + open('/etc/passwd').read()}
+    except BaseException as refused:
+        return {'r': 'refused: ' + type(refused).__name__ + ': ' + str(refused)}
+"""
+
+
+async def test_python_frame_walking_to_the_hook_is_refused() -> None:
+    out = await outcome(FRAME_WALK, "python3")
+    assert_refused(out)
+    assert "own frames are not reachable" in out, out
+    # Tracebacks of the user's own errors stay readable, as do those the sandbox refused
+    # (up to its frames), and names the hook once read from ``os.path`` can be rebound.
+    readable = """
+import posixpath, traceback
+
+def main():
+    try:
+        int('x')
+    except ValueError:
+        own = traceback.format_exc().splitlines()[-1]
+    posixpath.abspath = lambda path: '/tmp/inside'
+    posixpath.realpath = lambda path, **kwargs: '/tmp/inside'
+    try:
+        open('/etc/passwd')
+    except PermissionError as exc:
+        refused = str(exc)
+    def f():
+        pass
+    try:
+        f.__code__ = (lambda: 1).__code__
+    except PermissionError as exc:
+        refused += ' / ' + str(exc)
+    return {'r': own + ' / ' + refused}
+"""
+    out = await outcome(readable, "python3")
+    assert out.startswith("ValueError: invalid literal"), out
+    assert "cannot open '/etc/passwd'" in out and "setting __code__ is not allowed" in out, out
+
+
+# A worker whose kernel offers no Landlock, made real with seccomp: the landlock_* system
+# calls fail with ENOSYS for this process and its children (as on a kernel without them).
+NO_LANDLOCK_WORKER = """
+import asyncio, ctypes, json, os, sys
+
+from tideflow.activities.code_sandbox import SandboxLimits, SandboxProcess, landlock_status
+
+class Filter(ctypes.Structure):
+    _fields_ = [('code', ctypes.c_uint16), ('jt', ctypes.c_uint8), ('jf', ctypes.c_uint8),
+                ('k', ctypes.c_uint32)]
+
+class Program(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_uint16), ('filter', ctypes.POINTER(Filter))]
+
+ops = [(0x20, 0, 0, 0)]  # load the system call number
+for nr in (444, 445, 446):  # landlock_create_ruleset, _add_rule, _restrict_self
+    ops += [(0x15, 0, 1, nr), (0x06, 0, 0, 0x00050000 | 38)]  # ENOSYS
+ops += [(0x06, 0, 0, 0x7FFF0000)]
+filters = (Filter * len(ops))(*(Filter(*op) for op in ops))
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # no_new_privs
+assert libc.prctl(22, 2, ctypes.byref(Program(len(ops), filters)), 0, 0) == 0
+
+async def run(code):
+    limits = SandboxLimits(timeout_s=10.0, memory_mb=256, max_output_bytes=100_000)
+    try:
+        sandbox = await SandboxProcess.start('python3', limits)
+    except Exception as exc:
+        return {'message': str(exc), 'type': getattr(exc, 'type', None),
+                'non_retryable': getattr(exc, 'non_retryable', None)}
+    try:
+        return (await sandbox.run(code, {})).data
+    finally:
+        await sandbox.close()
+
+async def main():
+    runner = sys.argv[2]
+    # The runner on its own, told by its parent to require Landlock.
+    env = {'PATH': '/usr/bin:/bin', 'TIDEFLOW_CODE_REQUIRE_LANDLOCK': '1'}
+    read, write = os.pipe()
+    alone = await asyncio.create_subprocess_exec(
+        sys.executable, '-I', '-S', '-B', runner, str(write), env=env, pass_fds=(write,),
+        stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    os.close(write)
+    _, stderr = await alone.communicate()
+    ready = os.read(read, 1)
+    print(json.dumps({'status': landlock_status(), 'reply': await run(sys.argv[1]),
+                      'alone': [alone.returncode, ready.decode(), stderr.decode()]}))
+
+asyncio.run(main())
+"""
+
+
+def run_without_landlock(code: str, *, require: bool) -> dict[str, Any]:
+    """Run ``code`` in a sandbox started by a worker process that has no Landlock."""
+    env = {
+        **os.environ,
+        "TIDEFLOW_CODE_REQUIRE_LANDLOCK": "true" if require else "false",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    runner = str(RUNNERS_DIR / "python3.py")
+    command = [sys.executable, "-c", NO_LANDLOCK_WORKER, code, runner]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+needs_seccomp = pytest.mark.skipif(
+    os.uname().machine != "x86_64" and os.uname().machine != "aarch64",
+    reason="the no-Landlock worker uses seccomp with x86_64/aarch64 system call numbers",
+)
+
+
+@needs_seccomp
+def test_hook_alone_refuses_the_frame_walk_and_the_rest() -> None:
+    """Without Landlock the audit hook is the only file guard: it must hold on its own."""
+    result = run_without_landlock(FRAME_WALK, require=False)
+    assert "Landlock is not available" in result["status"], result
+    out = result["reply"]["result"]["r"]
+    assert out.startswith("refused: ") and "own frames are not reachable" in out, result
+    tampered = python_attempt("result = open('/etc/passwd').read()", disable_hook=True)
+    rebound = "import posixpath\nposixpath.abspath = lambda p: os.getcwd()\n" + tampered
+    for code in (tampered, rebound):
+        reply = run_without_landlock(code, require=False)["reply"]
+        assert_refused(reply["result"]["r"])
+
+
+@needs_seccomp
+def test_require_landlock_refuses_to_run_code_without_it() -> None:
+    result = run_without_landlock("def main():\n    return {'r': 'ran'}", require=True)
+    reply = result["reply"]
+    assert reply["type"] == "CodeSandboxUnavailable" and reply["non_retryable"], reply
+    assert "TIDEFLOW_CODE_REQUIRE_LANDLOCK" in reply["message"], reply
+    # The runner itself, asked by its parent to require Landlock, exits before saying ready.
+    status, ready, stderr = result["alone"]
+    assert (status, ready) == (3, "") and "Landlock is not available" in stderr, result

@@ -2,13 +2,15 @@
 
 For each path (http-request node, remote_url file downloads, web scraper, OpenAPI tools and
 schema fetches, MCP over HTTP and SSE, model calls with a workspace base URL: completions,
-embeddings, rerank and the credential check), a URL at 127.0.0.1, ``localhost``, the cloud
-metadata address and a private range is refused with an error naming it, and a real loopback
-listener on the port used sees no connection at all.
+embeddings, rerank and the credential check; the URLs inside a Vertex credential JSON), a URL
+at 127.0.0.1, ``localhost``, the cloud metadata address and a private range is refused with an
+error naming it, and a real loopback listener on the port used sees no connection at all.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import threading
 from collections.abc import Awaitable, Iterator
@@ -25,7 +27,7 @@ from tideflow.activities.knowledge.embedder import open_embedder, rerank_texts
 from tideflow.activities.llm.activity import check_model_credentials
 from tideflow.activities.llm.models import CredentialCheck
 from tideflow.activities.llm.route import model_route
-from tideflow.activities.ssrf import SSRFBlockedError
+from tideflow.activities.ssrf import SSRFBlockedError, check_model_endpoint
 from tideflow.platform.db.migrate import upgrade_database
 from tideflow.platform.db.models import Tenant
 from tideflow.platform.db.session import get_engine
@@ -261,3 +263,102 @@ async def test_allow_listed_and_gateway_routes_pass(
     gateway = use_settings(model_gateway_url=f"http://localhost:{listener.port}/v1")
     _, kwargs = await model_route(gateway, "any-tenant", "openai", "gpt-4o")
     assert kwargs["api_base"] == f"http://localhost:{listener.port}/v1"
+
+
+# A Google service-account key as the console downloads it (the key itself shortened).
+SERVICE_ACCOUNT = {
+    "type": "service_account",
+    "project_id": "acme",
+    "private_key_id": "0123",
+    "private_key": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n",
+    "client_email": "bot@acme.iam.gserviceaccount.com",
+    "client_id": "1",
+    "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+    "token_uri": "https://oauth2.googleapis.com/token",
+    "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/bot",
+    "universe_domain": "googleapis.com",
+}
+
+
+def _external_account(**overrides: Any) -> dict[str, Any]:
+    """A workload-identity ("external_account") credential with a URL subject token source."""
+    return {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": "https://sts.googleapis.com/v1/token",
+        "credential_source": {"url": "https://idp.example.com/token"},
+        **overrides,
+    }
+
+
+async def _vertex_refused(credential: Any, settings: Settings) -> SSRFBlockedError:
+    text = credential if isinstance(credential, str) else json.dumps(credential)
+    return await refused(check_model_endpoint({"vertex_credentials": text}, settings, {}))
+
+
+async def test_vertex_credential_urls(use_settings: UseSettings, listener: Listener) -> None:
+    """google-auth fetches the URLs in a Vertex credential JSON from the worker: each is
+    checked like a base URL, and named by its path in the JSON."""
+    settings = use_settings()
+    for base in targets(listener.port):
+        cases = {
+            "credential_source.url": _external_account(credential_source={"url": f"{base}/t"}),
+            "token_url": _external_account(token_url=f"{base}/token"),
+            "service_account_impersonation_url": _external_account(
+                service_account_impersonation_url=f"{base}/impersonate"
+            ),
+            "token_uri": {**SERVICE_ACCOUNT, "token_uri": f"{base}/token"},
+            "token_uri ": {"type": "authorized_user", "token_uri": f"{base}/token"},
+        }
+        for path, credential in cases.items():
+            error = await _vertex_refused(credential, settings)
+            assert_refused(error, f"vertex_credentials.{path.strip()}", base)
+    assert listener.accepted == 0
+
+
+async def test_vertex_credentials_from_the_worker_are_refused(use_settings: UseSettings) -> None:
+    settings = use_settings()
+    local = {
+        "file": {"file": "/var/run/secrets/token"},
+        "executable": {"executable": {"command": "/bin/cat /etc/passwd"}},
+        "environment_id": {"environment_id": "aws1", "region_url": "https://example.com/r"},
+    }
+    for key, source in local.items():
+        error = await _vertex_refused(_external_account(credential_source=source), settings)
+        assert f"vertex_credentials.credential_source.{key}" in str(error), error
+    error = await _vertex_refused(_external_account(aws_profile_name="default"), settings)
+    assert "vertex_credentials.aws_profile_name is not allowed" in str(error), error
+    # Not JSON: litellm would read it as a path on the worker.
+    for text in ("/etc/passwd", "{not json", "[1, 2]"):
+        error = await _vertex_refused(text, settings)
+        assert "vertex_credentials" in str(error) and "JSON" in str(error), error
+    smuggled = {**SERVICE_ACCOUNT, "universe_domain": "x@169.254.169.254/"}
+    error = await _vertex_refused(smuggled, settings)
+    assert "vertex_credentials.universe_domain is not a host name" in str(error), error
+
+
+async def test_a_normal_vertex_service_account_passes(use_settings: UseSettings) -> None:
+    """Only the check: Google's public hosts pass (or cannot be resolved here, which the check
+    lets through to fail in the call itself)."""
+    settings = use_settings()
+    kwargs = {"vertex_credentials": json.dumps(SERVICE_ACCOUNT), "vertex_location": "us-central1"}
+    await check_model_endpoint(kwargs, settings, {})
+    await check_model_endpoint(
+        {"vertex_credentials": json.dumps(_external_account())}, settings, {}
+    )
+
+
+async def test_vertex_model_route_names_the_credential_field(use_settings: UseSettings) -> None:
+    """Through the model route: a non-retryable SSRFBlocked naming the workspace's field."""
+    settings = use_settings()
+    credential = _external_account(credential_source={"url": "http://169.254.169.254/token"})
+    key = base64.b64encode(json.dumps(credential).encode()).decode()
+    stored = {"vertex_project_id": "acme", "vertex_location": "us-central1"}
+    tenant = _tenant(settings, "vertex_ai", {**stored, "vertex_service_account_key": key})
+    await _model_refused(
+        model_route(settings, tenant, "vertex_ai", "gemini-2.0-flash"),
+        "vertex_service_account_key.credential_source.url",
+        "169.254.169.254",
+    )

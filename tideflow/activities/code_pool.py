@@ -29,7 +29,13 @@ from collections.abc import AsyncGenerator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from tideflow.activities.code_sandbox import Language, SandboxLimits, SandboxProcess, SandboxReply
+from tideflow.activities.code_sandbox import (
+    Language,
+    SandboxLimits,
+    SandboxProcess,
+    SandboxReply,
+    landlock_status,
+)
 from tideflow.platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -186,6 +192,7 @@ def _kill_at_exit() -> None:
 async def sandbox_pool(settings: Settings) -> AsyncGenerator[SandboxPool | None]:
     """Keep Python sandboxes pre-started while the body runs (a worker's lifetime); on exit,
     kill them all. Other languages fill on their first use."""
+    log.info("%s", landlock_status())
     pool = current_pool(settings.code_pool_size)
     if pool is not None:
         pool.fill("python3", sandbox_limits(settings))

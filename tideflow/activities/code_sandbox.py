@@ -33,7 +33,8 @@ What the sandbox does:
 Not blocked: the process runs as the worker's own uid, with no mount or pid namespace and no
 seccomp filter beyond process creation; without Landlock (old kernels) the audit hook and
 Node's permission model are the only file guards, and without user namespaces UDP and DNS
-are refused only by those in-process guards.
+are refused only by those in-process guards. ``TIDEFLOW_CODE_REQUIRE_LANDLOCK`` makes a worker
+without Landlock refuse to run code instead (a non-retryable ``CodeSandboxUnavailable``).
 Processes are single-use; ``SandboxProcess.start`` is split from ``run`` so that
 ``code_pool.py`` can keep started, limited processes waiting for work.
 """
@@ -55,6 +56,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
+
+from temporalio.exceptions import ApplicationError
+
+from tideflow.activities.code_runners import landlock
+from tideflow.platform.settings import get_settings
 
 Language = Literal["python3", "javascript"]
 
@@ -90,6 +96,32 @@ class SandboxReply:
 
 
 @functools.cache
+def landlock_abi() -> int:
+    """The Landlock ABI version sandbox processes get here (0: none, in-process guards only)."""
+    return landlock.abi_version()
+
+
+def landlock_status() -> str:
+    """One line for the worker's start-up log: whether Landlock confines code sandboxes."""
+    abi = landlock_abi()
+    if abi:
+        return f"code sandboxes are confined by Landlock (ABI {abi})"
+    return (
+        "Landlock is not available: code sandboxes rely on in-process guards only "
+        "(TIDEFLOW_CODE_REQUIRE_LANDLOCK=true refuses to run code without it)"
+    )
+
+
+def _not_confined() -> ApplicationError:
+    return ApplicationError(
+        "refusing to run code: Landlock cannot confine the sandbox on this worker (the kernel "
+        "or its seccomp profile does not offer it) and TIDEFLOW_CODE_REQUIRE_LANDLOCK is set",
+        type="CodeSandboxUnavailable",
+        non_retryable=True,
+    )
+
+
+@functools.cache
 def network_unshare_command() -> tuple[str, ...]:
     """The ``unshare`` prefix that gives a process no network, or () where that is refused."""
     unshare = shutil.which("unshare")
@@ -100,7 +132,9 @@ def network_unshare_command() -> tuple[str, ...]:
     return command if probe.returncode == 0 else ()
 
 
-def _command(language: Language, result_fd: int, memory_mb: int, workdir: str) -> list[str]:
+def _command(
+    language: Language, result_fd: int, memory_mb: int, workdir: str, *, require: bool
+) -> list[str]:
     if language == "python3":
         runner = RUNNERS_DIR / "python3.py"
         # -I: ignore PYTHON* variables and the user site; -S: no site-packages at all.
@@ -111,7 +145,9 @@ def _command(language: Language, result_fd: int, memory_mb: int, workdir: str) -
             raise SandboxError("javascript code needs Node.js, and `node` is not installed")
         runner = RUNNERS_DIR / "javascript.js"
         command = [
-            *_landlock_launcher(workdir, (str(runner), os.path.realpath(node), *_NODE_READS)),
+            *_landlock_launcher(
+                workdir, (str(runner), os.path.realpath(node), *_NODE_READS), require=require
+            ),
             node,
             "--experimental-permission",
             f"--allow-fs-read={runner}",
@@ -139,9 +175,10 @@ _NODE_READS = (
 )
 
 
-def _landlock_launcher(workdir: str, readable: tuple[str, ...]) -> list[str]:
+def _landlock_launcher(workdir: str, readable: tuple[str, ...], *, require: bool) -> list[str]:
     """The prefix that confines a command with Landlock before exec (``landlock.py``)."""
     launcher = [sys.executable, "-I", "-S", "-B", str(RUNNERS_DIR / "landlock.py")]
+    launcher += ["--require"] if require else []
     return [*launcher, "--rw", workdir, "--ro", *readable, "--"]
 
 
@@ -193,10 +230,13 @@ class SandboxProcess:
     @classmethod
     async def start(cls, language: Language, limits: SandboxLimits) -> SandboxProcess:
         """Spawn the runner, wait until it is ready, then apply the resource limits."""
+        require = get_settings().code_require_landlock
+        if require and landlock_abi() == 0:
+            raise _not_confined()
         workdir = tempfile.mkdtemp(prefix="tideflow-code-")
         read_fd, write_fd = os.pipe()
         try:
-            command = _command(language, write_fd, limits.memory_mb, workdir)
+            command = _command(language, write_fd, limits.memory_mb, workdir, require=require)
             process = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=asyncio.subprocess.PIPE,
@@ -208,6 +248,8 @@ class SandboxProcess:
                     "HOME": workdir,
                     "TMPDIR": workdir,
                     "LANG": "C.UTF-8",
+                    # Read by the runner before any user code arrives.
+                    **({"TIDEFLOW_CODE_REQUIRE_LANDLOCK": "1"} if require else {}),
                 },
                 pass_fds=(write_fd,),
                 start_new_session=True,
@@ -229,6 +271,8 @@ class SandboxProcess:
             ready = b""
         if ready != b"R":
             await sandbox.close()
+            if process.returncode == landlock.NOT_CONFINED and require:
+                raise _not_confined()
             raise SandboxError(f"the {language} runner did not start: {await sandbox.log()}")
         try:
             _apply_limits(process.pid, language, limits)

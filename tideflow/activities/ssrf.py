@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import re
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -245,11 +246,13 @@ async def check_model_endpoint(
         value = kwargs.get(arg)
         if value not in (None, "") and not _REGION.fullmatch(str(value)):
             raise SSRFBlockedError(str(value), f"{names.get(arg, arg)} is not a region name")
-    for arg in MODEL_URL_ARGS:
-        value = kwargs.get(arg)
+    urls = [(names.get(arg, arg), kwargs.get(arg)) for arg in MODEL_URL_ARGS]
+    if kwargs.get("vertex_credentials") not in (None, ""):
+        field = names.get("vertex_credentials", "vertex_credentials")
+        urls += _credential_urls(field, kwargs["vertex_credentials"])
+    for field, value in urls:
         if value in (None, ""):
             continue
-        field = names.get(arg, arg)
         try:
             url = httpx.URL(str(value))
         except httpx.InvalidURL as exc:
@@ -260,3 +263,55 @@ async def check_model_endpoint(
             raise SSRFBlockedError(exc.url, f"{field}: {exc.reason}") from None
         except httpx.TransportError:
             continue
+
+
+# Google credential sources that read the worker's own files, run commands on it, or use its
+# AWS identity (environment variables, instance metadata) instead of the workspace's.
+_LOCAL_CREDENTIAL_SOURCES = ("file", "executable", "environment_id")
+
+
+def _credential_urls(field: str, value: Any) -> list[tuple[str, Any]]:
+    """The URLs google-auth fetches from the worker for a Google credential JSON
+    (``vertex_credentials``: token_uri, token_url, credential_source.url...), each named by
+    its path (``field.credential_source.url``). SSRFBlockedError for a credential that is not
+    a JSON object, or that reads the worker's files, runs its commands or uses its identity."""
+    try:
+        # litellm would take a string that is not JSON as a file path to read.
+        parsed: object = json.loads(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise SSRFBlockedError(field, f"{field} is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise SSRFBlockedError(field, f"{field} must be a JSON object")
+    credential = cast(dict[str, Any], parsed)
+    source: object = credential.get("credential_source")
+    for key in _LOCAL_CREDENTIAL_SOURCES:
+        if isinstance(source, dict) and key in source:
+            where = f"{field}.credential_source.{key}"
+            raise SSRFBlockedError(where, f"{where} uses the worker's own files or identity")
+    for key in credential:
+        if str(key).startswith("aws_"):  # litellm's AWS workload identity: the worker's
+            raise SSRFBlockedError(f"{field}.{key}", f"{field}.{key} is not allowed")
+    found: list[tuple[str, Any]] = []
+    _walk_urls(field, credential, found)
+    return found
+
+
+def _walk_urls(path: str, node: object, found: list[tuple[str, Any]]) -> None:
+    """Collect each string under a key named ``url`` or ending in ``url``/``uri``, and
+    ``universe_domain`` (the host name google-auth builds its default URLs on)."""
+    if isinstance(node, dict):
+        items = [(str(k), v) for k, v in cast(dict[Any, Any], node).items()]
+    elif isinstance(node, list):
+        items = [(str(i), v) for i, v in enumerate(cast(list[Any], node))]
+    else:
+        return
+    for key, value in items:
+        where = f"{path}.{key}"
+        if not isinstance(value, str):
+            _walk_urls(where, value, found)
+        elif key.lower().endswith(("url", "uri")):
+            found.append((where, value))
+        elif key == "universe_domain":
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", value):
+                raise SSRFBlockedError(value, f"{where} is not a host name")
+            found.append((where, f"https://{value}"))

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     code_max_output_bytes: int = Field(default=1_000_000, ge=1024)
     # Sandbox processes kept started per language, each used for one run (0: start per run).
     code_pool_size: int = Field(default=2, ge=0)
+    code_require_landlock: bool = False  # refuse to run code where Landlock cannot confine it
 
     # Console owner created on the API's first start (a generated password is logged once).
     owner_email: str = "owner@tideflow.local"

@@ -8,8 +8,9 @@ seccomp filter refusing every new process (threads stay allowed). Unlike the Pyt
 these hold whatever the user's code does in-process: they cannot be undone.
 
 Run as a script it is the JavaScript runner's launcher:
-``landlock.py --rw DIR --ro PATH... -- COMMAND...`` applies both, then execs COMMAND.
-Where the kernel has no Landlock, ``restrict`` returns 0 and no file limit is enforced.
+``landlock.py [--require] --rw DIR --ro PATH... -- COMMAND...`` applies both, then execs
+COMMAND. Where the kernel has no Landlock, ``restrict`` returns 0 and no file limit is
+enforced; with ``--require`` the launcher then exits (status 3) instead.
 """
 
 from __future__ import annotations
@@ -60,12 +61,26 @@ def _handled_fs(abi: int) -> int:
     return handled
 
 
+NOT_CONFINED = 3  # the exit status of a runner that was required to apply Landlock and could not
+
+
+def _syscall() -> Syscall:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc.syscall
+
+
+def abi_version() -> int:
+    """The kernel's Landlock ABI version for this process (0: none, or refused to it)."""
+    found = _syscall()(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_VERSION_FLAG))
+    return max(int(found), 0)
+
+
 def restrict(write_dirs: Sequence[str], read_paths: Sequence[str]) -> int:
     """Confine this process as described above; return the Landlock ABI used (0: none)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    syscall: Syscall = libc.syscall
-    abi = syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_VERSION_FLAG))
+    syscall = _syscall()
+    abi = abi_version()
     if abi < 1:
         return 0
     handled = _handled_fs(abi)
@@ -182,7 +197,7 @@ def _add_rule(syscall: Syscall, ruleset: int, path: str, access: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """``--rw DIR... --ro PATH... -- COMMAND...``: restrict, then exec COMMAND."""
+    """``[--require] --rw DIR... --ro PATH... -- COMMAND...``: restrict, then exec COMMAND."""
     split = argv.index("--")
     command = argv[split + 1 :]
     lists: dict[str, list[str]] = {"--rw": [], "--ro": []}
@@ -192,7 +207,9 @@ def main(argv: list[str]) -> None:
             current = lists[arg]
         elif current is not None:
             current.append(arg)
-    restrict(lists["--rw"], lists["--ro"])
+    if restrict(lists["--rw"], lists["--ro"]) == 0 and "--require" in argv[:split]:
+        print("sandbox: Landlock is not available, and it is required", file=sys.stderr)
+        sys.exit(NOT_CONFINED)
     forbid_new_processes()
     os.execv(command[0], command)
 
