@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -210,6 +212,54 @@ def probe_burst(api: str, key: str, count: int) -> dict[str, Any]:
     return {"runs": count, "wall_ms": round(asyncio.run(go()), 1)}
 
 
+def cheap_latency(api: str, key: str, count: int) -> dict[str, Any]:
+    """``count`` ``GET /v1/info`` one after another (a cheap endpoint: key lookup + one app
+    read): p50/p95/p99 in ms."""
+    took: list[float] = []
+    with httpx.Client(base_url=api, timeout=60) as client:
+        for _ in range(count):
+            began = time.perf_counter()
+            response = client.get("/v1/info", headers={"Authorization": f"Bearer {key}"})
+            took.append((time.perf_counter() - began) * 1000)
+            response.raise_for_status()
+    ordered = sorted(took)
+
+    def rank(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))], 1)
+
+    return {
+        "requests": count,
+        "p50_ms": rank(50),
+        "p95_ms": rank(95),
+        "p99_ms": rank(99),
+        "max_ms": round(ordered[-1], 1),
+    }
+
+
+class RssCurve:
+    """Worker RSS (MiB) sampled every ``every`` seconds on a thread, with the time since start."""
+
+    def __init__(self, pid: int, every: float) -> None:
+        self.pid, self.every = pid, every
+        self.points: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._began = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(RuntimeError, OSError):
+                self.points.append((round(time.perf_counter() - self._began, 1), rss_mib(self.pid)))
+            self._stop.wait(self.every)
+
+    def stop(self) -> list[tuple[float, float]]:
+        """Stop sampling; the (seconds, MiB) points."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.points
+
+
 async def worker_heartbeat(stack: Stack, since: float, wait_s: float) -> dict[str, Any] | None:
     """The worker's slot counts from its newest Temporal worker heartbeat sent after ``since``
     (epoch seconds); None when the server keeps no heartbeats (``ListWorkers``)."""
@@ -262,6 +312,9 @@ def main() -> None:
     parser.add_argument(
         "--heartbeat-wait", type=float, default=75.0, help="seconds to wait for a heartbeat"
     )
+    parser.add_argument("--info-requests", type=int, default=300, help="GET /v1/info samples")
+    parser.add_argument("--no-resume", action="store_true", help="stop with the runs paused")
+    parser.add_argument("--rss-every", type=float, default=5.0, help="RSS sample period, s")
     args = parser.parse_args()
     report: dict[str, Any] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.platform()}",
@@ -269,7 +322,8 @@ def main() -> None:
         "clients": args.clients,
     }
     with tempfile.TemporaryDirectory(prefix="tideflow-bench-") as work:
-        stack = start_stack(Path(work))
+        # The per-key rate limit (600/min by default) would refuse the bench's own requests.
+        stack = start_stack(Path(work), {"TIDEFLOW_API_RATE_LIMIT_PER_MINUTE": "0"})
         try:
             review, probe_key = app_key(stack, REVIEW_APP), app_key(stack, PROBE_APP)
             # Warm-up: one run paused and submitted, some probes.
@@ -289,6 +343,8 @@ def main() -> None:
             report["rss_mib_before"] = memory(stack)
             report["probe_before"] = probe(stack.api, probe_key, args.probes)
             report["burst_before"] = probe_burst(stack.api, probe_key, args.burst)
+            report["info_before"] = cheap_latency(stack.api, review, args.info_requests)
+            curve = RssCurve(stack_pids(stack)["worker"], args.rss_every)
 
             def start(index: int) -> Any:
                 return lambda client: start_review(client, review, index)
@@ -304,14 +360,20 @@ def main() -> None:
             report["start_all_s"] = round(started_s, 1)
             report["start_to_all_paused_s"] = round(paused_s, 1)
             report["paused_per_s"] = round(args.runs / paused_s, 1)
+            report["worker_rss_curve_s_mib"] = curve.stop()
             time.sleep(2)
             report["rss_mib_paused"] = memory(stack)
+            report["info_paused"] = cheap_latency(stack.api, review, args.info_requests)
+            print(json.dumps(report), file=sys.stderr, flush=True)  # in case resuming fails
             report["probe_paused"] = probe(stack.api, probe_key, args.probes)
             report["burst_paused"] = probe_burst(stack.api, probe_key, args.burst)
             report["heartbeat_paused"] = asyncio.run(
                 worker_heartbeat(stack, paused_at, args.heartbeat_wait)
             )
             report["rss_mib_paused_after_probes"] = memory(stack)
+            if args.no_resume:
+                print(json.dumps(report, indent=2))
+                return
 
             def fetch(run_id: str) -> Any:
                 return lambda client: form_token(client, review, run_id)

@@ -18,7 +18,14 @@ def get_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # No overflow limit: a checkout never waits. Sync queries run on the event loop in
+        # async routes; with a bounded pool (5 + 10) a checkout there blocked the loop while
+        # the connections' holders waited for the loop, and 32 concurrent blocking run
+        # requests failed with 500s after the 30 s pool timeout (bench/api_load.py). SQLite
+        # connections are cheap; writers still queue on the database lock (30 s busy timeout).
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, max_overflow=-1
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:  # pyright: ignore[reportUnusedFunction]

@@ -97,6 +97,10 @@ async def respond(
         translator = DifyEventTranslator(row.id, start.run_input.workflow_id, plan, secrets)
         stream = runs.stream(row, translator)
         return event_stream(stream, session)
+    # Release the request's pooled connection before waiting, as event_stream does: a blocking
+    # request lasts as long as its run, and 16 at once exhausted the pool (15 on SQLite) and
+    # failed with a 500 after its 30 s timeout. Rows loaded before stay readable (detached).
+    session.close()
     # A run that pauses on a human-input form answers at once, status ``paused``.
     nodes = start.run_input.plan.nodes.values()
     if any(node.type == "human-input" for node in nodes):
