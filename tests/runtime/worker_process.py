@@ -49,8 +49,12 @@ def descendants(pid: int) -> set[int]:
 
 
 def kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the process and everything below it, and reap it."""
-    for pid in {proc.pid} | descendants(proc.pid):
+    """SIGKILL the process and everything below it, and reap it.
+
+    The process first: a sandbox killed before its worker would be reported by that worker as
+    the code's own failure (a SIGKILLed runner reads as "more than its CPU-time limit")."""
+    below = descendants(proc.pid)
+    for pid in [proc.pid, *below]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=10)
