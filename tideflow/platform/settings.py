@@ -200,12 +200,7 @@ class Settings(BaseSettings):
     @field_validator("metrics_bind")
     @classmethod
     def _check_metrics_bind(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
-        return value
+        return _host_port(value, example="127.0.0.1:9464")
 
     # Temporal payload encryption (tideflow.platform.payload_codec).
     # Encrypt every workflow and activity payload (run inputs carry secret values) before it
@@ -245,12 +240,7 @@ class Settings(BaseSettings):
     @field_validator("temporal_address")
     @classmethod
     def _check_temporal_address(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:7233")
-        return value
+        return _host_port(value, example="127.0.0.1:7233")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -295,6 +285,16 @@ class Settings(BaseSettings):
     def files_dir(self) -> Path:
         """Where uploaded and generated files are stored."""
         return self.data_dir / "files"
+
+
+def _host_port(value: str | None, *, example: str) -> str | None:
+    """``value`` when it is HOST:PORT; None when empty."""
+    if value is None or value == "":
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, e.g. {example}")
+    return value
 
 
 @functools.cache
