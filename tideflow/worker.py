@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -92,13 +91,14 @@ def node_plugin_activities(taken: Sequence[Any]) -> list[Any]:
     One that is not an ``@activity.defn`` function, or is named like an activity of ``taken``
     or of another plugin, is left out and logged: the worker would refuse to start on it.
     """
+    from tideflow.worker_pools import defined_activity_name
     from tideflow.workflows.nodes import NODE_PLUGINS
 
-    names = {_activity_name(fn) for fn in taken}
+    names = {defined_activity_name(fn) for fn in taken}
     found: list[Any] = []
     for plugin_name, plugin in NODE_PLUGINS.items():
         for fn in getattr(plugin, "ACTIVITIES", ()):
-            name = _activity_name(fn)
+            name = defined_activity_name(fn)
             if name is None or name in names:
                 why = "not a named @activity.defn" if name is None else "its name is taken"
                 log.error("node plugin %s: activity %r skipped: %s", plugin_name, fn, why)
@@ -106,12 +106,6 @@ def node_plugin_activities(taken: Sequence[Any]) -> list[Any]:
             names.add(name)
             found.append(fn)
     return found
-
-
-def _activity_name(fn: Any) -> str | None:
-    # The SDK keeps an activity's definition private; its name is what the worker registers.
-    definition = activity._Definition.from_callable(fn)  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType]
-    return definition.name if definition is not None else None
 
 
 async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0) -> Client:

@@ -87,10 +87,16 @@ def queue_workers(
     return found
 
 
-def activity_name(fn: Any) -> str:
-    """The name an ``@activity.defn`` function is registered under."""
+def defined_activity_name(fn: Any) -> str | None:
+    """The name ``fn`` is registered under; None when it is not a named ``@activity.defn``."""
     # The SDK keeps an activity's definition private; its name is what the worker registers.
     definition = activity._Definition.from_callable(fn)  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType]
-    if definition is None:
+    return definition.name if definition is not None else None
+
+
+def activity_name(fn: Any) -> str:
+    """The name an ``@activity.defn`` function is registered under."""
+    name = defined_activity_name(fn)
+    if name is None:
         raise ValueError(f"{fn!r} is not an @activity.defn function")
-    return definition.name or ""
+    return name
