@@ -41,14 +41,18 @@ def _choice(target: Data, name: str, label: str, choices: tuple[str, ...], key: 
         target[name] = chosen
 
 
+def _text(target: Data, name: str, label: str, key: str) -> None:
+    """``target[name]`` from a text box (absent stays absent until something is typed)."""
+    put(target, name, st.text_input(label, str(target.get(name) or ""), key=key), "")
+
+
 def _question_classifier(form: NodeForm) -> None:
     model_fields(form)
     selector_field(form, "query_variable_selector", "Query variable")
     st.markdown("**Classes** (each class is a branch)")
 
     def row(item: Data, key: str) -> None:
-        name = st.text_input("Class name", str(item.get("name") or ""), key=f"{key}:name")
-        put(item, "name", name, "")
+        _text(item, "name", "Class name", f"{key}:name")
         st.caption(f"Branch id `{item.get('id')}`")
 
     def new_class() -> Data:
@@ -135,18 +139,10 @@ def _human_input(form: NodeForm) -> None:
 
     def action_row(item: Data, key: str) -> None:
         ident, title, style = st.columns(3)
-        put(
-            item,
-            "id",
-            ident.text_input("Action id", str(item.get("id") or ""), key=f"{key}:id"),
-            "",
-        )
-        put(
-            item,
-            "title",
-            title.text_input("Action title", str(item.get("title") or ""), key=f"{key}:title"),
-            "",
-        )
+        with ident:
+            _text(item, "id", "Action id", f"{key}:id")
+        with title:
+            _text(item, "title", "Action title", f"{key}:title")
         with style:
             _choice(item, "button_style", "Button style", BUTTON_STYLES, f"{key}:style")
 
@@ -221,18 +217,13 @@ def _parameter_extractor(form: NodeForm) -> None:
 
     def row(item: Data, key: str) -> None:
         name, kind, required = st.columns([3, 2, 1], vertical_alignment="bottom")
-        put(
-            item,
-            "name",
-            name.text_input("Name", str(item.get("name") or ""), key=f"{key}:name"),
-            "",
-        )
+        with name:
+            _text(item, "name", "Name", f"{key}:name")
         with kind:
             _choice(item, "type", "Type", PARAMETER_TYPES, f"{key}:type")
         checked = required.checkbox("Required", bool(item.get("required")), key=f"{key}:req")
         put(item, "required", checked, False)
-        text = st.text_input("Description", str(item.get("description") or ""), key=f"{key}:desc")
-        put(item, "description", text, "")
+        _text(item, "description", "Description", f"{key}:desc")
 
     def new_parameter() -> Data:
         return {"name": "", "type": "string", "description": "", "required": False}
