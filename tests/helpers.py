@@ -15,8 +15,10 @@ def free_port() -> int:
 
 
 def runner_children() -> set[int]:
-    """Pids of this process's live children that run a code-node runner (from /proc)."""
-    pids: set[int] = set()
+    """Pids of this process's live code-node runners (from /proc): its children running a
+    runner, and the children of its code fork server (which itself is not a runner)."""
+    parents: dict[int, int] = {}
+    servers: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -25,10 +27,17 @@ def runner_children() -> set[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
+        if b"code_runners" not in cmdline:
+            continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == os.getpid() and b"code_runners" in cmdline:
-            pids.add(int(entry))
-    return pids
+        parents[int(entry)] = parent
+        if parent == os.getpid() and b"forkserver.py" in cmdline:
+            servers.add(int(entry))
+    return {
+        pid
+        for pid, parent in parents.items()
+        if (parent == os.getpid() and pid not in servers) or parent in servers
+    }
 
 
 def processes_with_data_dir(data_dir: Path) -> dict[int, str]:

@@ -51,9 +51,20 @@ def dev_server_argv(settings: Settings) -> list[str]:
     return argv + dev_server_extra_args(persistent=True)
 
 
+# Eager activity dispatch: a workflow task that schedules an activity the same worker can run
+# gets the activity task in its completion's response, skipping the matching service's queue.
+DYNAMIC_CONFIG = (
+    "frontend.enableActivityEagerExecution=true",
+    "matching.numTaskqueueReadPartitions=1",
+    "matching.numTaskqueueWritePartitions=1",
+)
+
+
 def dev_server_extra_args(*, persistent: bool) -> list[str]:
     """Tideflow's search attributes, and for a persistent server its SQLite pragmas."""
     extra: list[str] = []
+    for setting in DYNAMIC_CONFIG:
+        extra += ["--dynamic-config-value", setting]
     for attribute in SEARCH_ATTRIBUTES:
         extra += ["--search-attribute", attribute]
     if persistent:

@@ -1,11 +1,12 @@
 """Pre-started sandbox processes, so a code node does not wait for an interpreter to start.
 
-A waiting process is already sandboxed and limited (``SandboxProcess.start`` spawns it in its
-own session, temp dir and network namespace and applies the rlimits once the runner is up) and
-blocks on stdin for its one request. Each process serves EXACTLY ONE execution and is then
-killed and its temp dir deleted, exactly as without a pool: nothing a run leaves behind (files,
-modules, globals) can reach another. The pool only moves the start (spawn, ``unshare``,
-interpreter start-up) off the code node's critical path.
+A waiting process is already sandboxed and limited (``SandboxProcess.start`` forks it from
+the warm Python fork server, or spawns it, in its own session, temp dir and network namespace
+with its rlimits) and blocks on stdin for its one request. Each process serves EXACTLY ONE
+execution and is then killed and its temp dir deleted, exactly as without a pool: nothing a
+run leaves behind (files, modules, globals) can reach another. The pool only moves the start
+(a fork and the confinement for Python, about a millisecond; spawn, ``unshare`` and the
+interpreter's start-up for Node, tens) off the code node's critical path.
 
 - ``code_pool_size`` processes wait per language (and per limits); 0 turns the pool off.
 - After each run that got a reply the pool is topped up in the background; an empty pool is
@@ -29,6 +30,7 @@ from collections.abc import AsyncGenerator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
+from tideflow.activities.code_forkserver import shutdown_forkserver
 from tideflow.activities.code_sandbox import (
     Language,
     SandboxLimits,
@@ -171,15 +173,16 @@ def current_pool(size: int) -> SandboxPool | None:
 
 
 async def shutdown_code_pool() -> None:
-    """Kill and reap every waiting process of this process's pool."""
+    """Kill and reap every waiting process of this process's pool, then stop the fork server
+    (which takes any child still running along)."""
     global _pool
     pool, _pool = _pool, None
-    if pool is None:
-        return
-    if pool.loop is asyncio.get_running_loop():
-        await pool.close()
-    else:
-        pool.kill_now()
+    if pool is not None:
+        if pool.loop is asyncio.get_running_loop():
+            await pool.close()
+        else:
+            pool.kill_now()
+    await shutdown_forkserver()
 
 
 @atexit.register

@@ -36,7 +36,9 @@ Node's permission model are the only file guards, and without user namespaces UD
 are refused only by those in-process guards. ``TIDEFLOW_CODE_REQUIRE_LANDLOCK`` makes a worker
 without Landlock refuse to run code instead (a non-retryable ``CodeSandboxUnavailable``).
 Processes are single-use; ``SandboxProcess.start`` is split from ``run`` so that
-``code_pool.py`` can keep started, limited processes waiting for work.
+``code_pool.py`` can keep started, limited processes waiting for work. Python processes are
+forked from a warm server (``code_forkserver.py``; ``TIDEFLOW_CODE_FORKSERVER=false`` spawns
+each instead): each child confines itself exactly as a spawned runner does, before any request.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import math
 import os
 import resource
@@ -59,10 +62,17 @@ from typing import Any, Literal, cast
 
 from temporalio.exceptions import ApplicationError
 
+from tideflow.activities.code_forkserver import (
+    ForkedChild,
+    ForkServer,
+    ForkServerError,
+    current_forkserver,
+)
 from tideflow.activities.code_runners import landlock
 from tideflow.platform.settings import get_settings
 
 Language = Literal["python3", "javascript"]
+log = logging.getLogger(__name__)
 
 RUNNERS_DIR = Path(__file__).parent / "code_runners"
 LOG_LIMIT_BYTES = 64 * 1024  # keep this much of the user's prints for error messages
@@ -182,8 +192,12 @@ def _landlock_launcher(workdir: str, readable: tuple[str, ...], *, require: bool
     return [*launcher, "--rw", workdir, "--ro", *readable, "--"]
 
 
+def _cpu_limit(limits: SandboxLimits) -> int:
+    return math.ceil(limits.timeout_s) + 1  # the wall clock normally fires first
+
+
 def _apply_limits(pid: int, language: Language, limits: SandboxLimits) -> None:
-    cpu = math.ceil(limits.timeout_s) + 1  # the wall clock normally fires first
+    cpu = _cpu_limit(limits)
     memory = limits.memory_mb * 1024 * 1024
     memory_kind = resource.RLIMIT_AS if language == "python3" else resource.RLIMIT_DATA
     for kind, value in (
@@ -215,7 +229,7 @@ class SandboxProcess:
 
     def __init__(
         self,
-        process: asyncio.subprocess.Process,
+        process: asyncio.subprocess.Process | ForkedChild,
         results: asyncio.StreamReader,
         transport: asyncio.BaseTransport,
         workdir: str,
@@ -229,10 +243,19 @@ class SandboxProcess:
 
     @classmethod
     async def start(cls, language: Language, limits: SandboxLimits) -> SandboxProcess:
-        """Spawn the runner, wait until it is ready, then apply the resource limits."""
-        require = get_settings().code_require_landlock
+        """Fork (Python, from the warm server) or spawn the runner, and wait until it is
+        ready and limited."""
+        settings = get_settings()
+        require = settings.code_require_landlock
         if require and landlock_abi() == 0:
             raise _not_confined()
+        if language == "python3" and settings.code_forkserver:
+            try:
+                server = await current_forkserver(network_unshare_command())
+            except (ForkServerError, OSError) as exc:
+                log.warning("no code fork server (%s): spawning each sandbox instead", exc)
+            else:
+                return await cls._forked(server, limits, require=require)
         workdir = tempfile.mkdtemp(prefix="tideflow-code-")
         read_fd, write_fd = os.pipe()
         try:
@@ -260,6 +283,46 @@ class SandboxProcess:
             raise
         finally:
             os.close(write_fd)
+        sandbox = await cls._ready(process, read_fd, workdir, limits, language, require=require)
+        try:
+            _apply_limits(process.pid, language, limits)
+        except BaseException:
+            await sandbox.close()
+            raise
+        return sandbox
+
+    @classmethod
+    async def _forked(
+        cls, server: ForkServer, limits: SandboxLimits, *, require: bool
+    ) -> SandboxProcess:
+        """A child of the fork server: it applies its limits itself before saying ``R``."""
+        workdir = tempfile.mkdtemp(prefix="tideflow-code-")
+        try:
+            child, read_fd = await server.fork(
+                workdir,
+                cpu_s=_cpu_limit(limits),
+                memory_bytes=limits.memory_mb * 1024 * 1024,
+                file_bytes=limits.max_output_bytes,
+                open_files=MAX_OPEN_FILES,
+                require_landlock=require,
+            )
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+        return await cls._ready(child, read_fd, workdir, limits, "python3", require=require)
+
+    @classmethod
+    async def _ready(
+        cls,
+        process: asyncio.subprocess.Process | ForkedChild,
+        read_fd: int,
+        workdir: str,
+        limits: SandboxLimits,
+        language: Language,
+        *,
+        require: bool,
+    ) -> SandboxProcess:
+        """Wrap the result pipe and wait for the runner's ``R``."""
         results = asyncio.StreamReader()
         transport, _ = await asyncio.get_running_loop().connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(results), os.fdopen(read_fd, "rb", 0)
@@ -274,11 +337,6 @@ class SandboxProcess:
             if process.returncode == landlock.NOT_CONFINED and require:
                 raise _not_confined()
             raise SandboxError(f"the {language} runner did not start: {await sandbox.log()}")
-        try:
-            _apply_limits(process.pid, language, limits)
-        except BaseException:
-            await sandbox.close()
-            raise
         return sandbox
 
     async def log(self) -> str:
@@ -305,7 +363,10 @@ class SandboxProcess:
             self._kill()
             log = (await log_task).decode(errors="replace")
         if not raw:
-            raise _failure(await self._process.wait(), self._limits, log)
+            returncode = await self._process.wait()
+            if isinstance(self._process, ForkedChild) and self._process.lost:
+                raise SandboxError("the code's sandbox process was lost: its fork server exited")
+            raise _failure(returncode, self._limits, log)
         # With a reply the exit status does not matter: ``close`` reaps the process.
         try:
             data = json.loads(raw)
@@ -343,13 +404,20 @@ class SandboxProcess:
         closed); the child watcher reaps the process."""
         self._kill()
         shutil.rmtree(self._workdir, ignore_errors=True)
-        for transport in (self._transport, self._process._transport):  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType]
-            # Marks them closed, so their finalizers do not reach for a closed loop.
-            with contextlib.suppress(RuntimeError):
-                transport.close()  # pyright: ignore[reportUnknownMemberType]
+        # Marks the pipes closed, so their finalizers do not reach for a closed loop.
+        with contextlib.suppress(RuntimeError):
+            self._transport.close()
+        if isinstance(self._process, ForkedChild):
+            self._process.close_pipes()
+            return
+        with contextlib.suppress(RuntimeError):
+            self._process._transport.close()  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]
 
     def _kill(self) -> None:
         # The runner leads its own session, so this also reaches anything it managed to start.
+        if isinstance(self._process, ForkedChild):
+            self._process.kill()  # by the fork server, which knows whether it is still alive
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
 
@@ -358,6 +426,8 @@ class SandboxProcess:
         self._kill()
         await self._process.wait()
         self._transport.close()
+        if isinstance(self._process, ForkedChild):
+            self._process.close_pipes()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
 

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     code_max_output_bytes: int = Field(default=1_000_000, ge=1024)
     # Sandbox processes kept started per language, each used for one run (0: start per run).
     code_pool_size: int = Field(default=2, ge=0)
+    # Python sandboxes are forked from a warm server (each still one run, then killed).
+    code_forkserver: bool = True
     code_require_landlock: bool = False  # refuse to run code where Landlock cannot confine it
 
     # Console owner created on the API's first start (a generated password is logged once).

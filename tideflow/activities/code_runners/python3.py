@@ -326,12 +326,11 @@ def warm_up() -> None:
     json.loads(encode_reply({"ok": True, "result": {"out": ["x", 1.5, None, True]}}))
 
 
-def confine(sandbox_dir: str) -> None:
+def confine(sandbox_dir: str, *, require: bool) -> None:
     """Kernel-enforced limits (``landlock.py``): reads only from the sandbox dir, the standard
     library and system libraries, writes only to the sandbox dir; no TCP, no signals out of
-    the sandbox, no new processes. Where Landlock cannot be applied and the parent requires
-    it (``TIDEFLOW_CODE_REQUIRE_LANDLOCK`` in the environment it set), exit before any user
-    code arrives."""
+    the sandbox, no new processes. Where Landlock cannot be applied and ``require`` is set,
+    exit before any user code arrives."""
     here = os.path.dirname(os.path.realpath(__file__))
     sys.path.insert(0, here)
     try:
@@ -343,18 +342,15 @@ def confine(sandbox_dir: str) -> None:
     libraries = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache")
     readable = (stdlib, *libraries, "/usr/share/zoneinfo", "/dev/null", "/dev/urandom")
     abi = landlock.restrict([sandbox_dir], readable)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    if abi == 0 and os.environ.get("TIDEFLOW_CODE_REQUIRE_LANDLOCK") == "1":
+    if abi == 0 and require:
         print("sandbox: Landlock is not available, and it is required", file=sys.stderr)
         os._exit(landlock.NOT_CONFINED)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
     landlock.forbid_new_processes()  # pyright: ignore[reportUnknownMemberType]
 
 
-def main() -> None:
-    """Serve one request as described in the module docstring."""
-    result_fd = int(sys.argv[1])
-    warm_up()
-    confine(os.getcwd())
-    install_guard(os.getcwd())
+def serve(result_fd: int) -> None:
+    """Say ``R``, then read one request from stdin, run it and write the reply (never returns).
+    Call it confined, with the guard installed."""
     os.write(result_fd, b"R")
     request = json.loads(sys.stdin.buffer.read())
     sys.stdin.close()
@@ -371,6 +367,16 @@ def main() -> None:
         view = view[os.write(result_fd, view) :]
     os.close(result_fd)
     os._exit(0)  # skip interpreter shutdown; the parent has everything it needs
+
+
+def main() -> None:
+    """Serve one request as described in the module docstring (the parent set
+    ``TIDEFLOW_CODE_REQUIRE_LANDLOCK=1`` in the environment when Landlock is required)."""
+    result_fd = int(sys.argv[1])
+    warm_up()
+    confine(os.getcwd(), require=os.environ.get("TIDEFLOW_CODE_REQUIRE_LANDLOCK") == "1")
+    install_guard(os.getcwd())
+    serve(result_fd)
 
 
 if __name__ == "__main__":
