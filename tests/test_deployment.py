@@ -18,6 +18,7 @@ import yaml
 
 from tideflow.platform.settings import Settings
 from tideflow.platform.task_queues import activity_queues, pool_queue
+from tideflow.temporal_server import DYNAMIC_CONFIG
 from tideflow.workflows.task_queues import Pool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,3 +190,19 @@ def test_collector_receives_otlp_and_reports_health() -> None:
     assert "health_check" in collector["service"]["extensions"]
     for pipeline in collector["service"]["pipelines"].values():
         assert pipeline == {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["debug"]}
+
+
+def test_temporal_gets_the_dynamic_config_the_embedded_server_gets(
+    config: dict[str, Any],
+) -> None:
+    temporal = config["services"]["temporal"]
+    path = _env(temporal)["DYNAMIC_CONFIG_FILE_PATH"]
+    # Parsed as {"target": ...} or as "source:target:mode", depending on the compose version.
+    targets = [v["target"] if isinstance(v, dict) else v.split(":")[1] for v in temporal["volumes"]]
+    assert f"/etc/temporal/{path}" in targets  # auto-setup resolves it from /etc/temporal
+    values = cast(
+        dict[str, list[dict[str, Any]]],
+        yaml.safe_load((ROOT / "infra/temporal-dynamic-config.yaml").read_text()),
+    )
+    embedded = dict(setting.split("=", 1) for setting in DYNAMIC_CONFIG)
+    assert {key: str(entries[0]["value"]) for key, entries in values.items()} == embedded

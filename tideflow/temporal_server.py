@@ -51,12 +51,13 @@ def dev_server_argv(settings: Settings) -> list[str]:
     return argv + dev_server_extra_args(persistent=True)
 
 
-# Eager activity dispatch: a workflow task that schedules an activity the same worker can run
-# gets the activity task in its completion's response, skipping the matching service's queue.
-DYNAMIC_CONFIG = (
-    "frontend.enableActivityEagerExecution=true",
-    "matching.numTaskqueueReadPartitions=1",
-    "matching.numTaskqueueWritePartitions=1",
+# The history service reads each of its task queues (transfer: activity and workflow tasks to
+# matching; timer; visibility) at most 20 times a second by default. The dev server has one
+# history shard, so every workflow step waited for that budget: past the first second of a
+# burst, a chain of activities advanced one step every ~45 ms. 1000 removes the wait (a bare
+# 20-activity chain: 2.0 s -> 0.3 s); the reads still happen only when there is work.
+DYNAMIC_CONFIG = tuple(
+    f"history.{queue}ProcessorMaxPollRPS=1000" for queue in ("transfer", "timer", "visibility")
 )
 
 
