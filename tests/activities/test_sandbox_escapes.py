@@ -27,8 +27,8 @@ from temporalio.testing import ActivityEnvironment
 
 from tests.activities.test_ssrf_everywhere import Listener
 from tideflow.activities.code import CodeOutputSpec, CodeRunInput, run_code
+from tideflow.activities.code_commands import RUNNERS_DIR
 from tideflow.activities.code_pool import shutdown_code_pool
-from tideflow.activities.code_sandbox import RUNNERS_DIR
 from tideflow.platform.settings import get_settings
 
 pytestmark = pytest.mark.slow

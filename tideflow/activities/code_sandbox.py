@@ -48,20 +48,26 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import os
-import resource
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from temporalio.exceptions import ApplicationError
 
+from tideflow.activities.code_commands import (
+    MAX_OPEN_FILES,
+    Language,
+    SandboxError,
+    SandboxLimits,
+    SandboxReply,
+    SandboxTimeout,
+    apply_limits,
+    cpu_limit,
+    network_unshare_command,
+    runner_command,
+)
 from tideflow.activities.code_forkserver import (
     ForkedChild,
     ForkServer,
@@ -71,38 +77,10 @@ from tideflow.activities.code_forkserver import (
 from tideflow.activities.code_runners import landlock
 from tideflow.platform.settings import get_settings
 
-Language = Literal["python3", "javascript"]
 log = logging.getLogger(__name__)
 
-RUNNERS_DIR = Path(__file__).parent / "code_runners"
 LOG_LIMIT_BYTES = 64 * 1024  # keep this much of the user's prints for error messages
 START_TIMEOUT_S = 10.0
-MAX_OPEN_FILES = 64
-
-
-class SandboxError(Exception):
-    """The sandbox could not run the code to a reply (crash, limit, missing interpreter)."""
-
-
-class SandboxTimeout(SandboxError):
-    """The code ran past its wall-time or CPU-time limit."""
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Per-run resource limits."""
-
-    timeout_s: float
-    memory_mb: int
-    max_output_bytes: int
-
-
-@dataclass(frozen=True)
-class SandboxReply:
-    """What the runner reported, plus the tail of the user's prints."""
-
-    data: dict[str, Any]
-    log: str
 
 
 @functools.cache
@@ -129,86 +107,6 @@ def _not_confined() -> ApplicationError:
         type="CodeSandboxUnavailable",
         non_retryable=True,
     )
-
-
-@functools.cache
-def network_unshare_command() -> tuple[str, ...]:
-    """The ``unshare`` prefix that gives a process no network, or () where that is refused."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return ()
-    command = (unshare, "--user", "--net", "--")
-    probe = subprocess.run([*command, "/bin/true"], capture_output=True, check=False)
-    return command if probe.returncode == 0 else ()
-
-
-def _command(
-    language: Language, result_fd: int, memory_mb: int, workdir: str, *, require: bool
-) -> list[str]:
-    if language == "python3":
-        runner = RUNNERS_DIR / "python3.py"
-        # -I: ignore PYTHON* variables and the user site; -S: no site-packages at all.
-        command = [sys.executable, "-I", "-S", "-B", str(runner), str(result_fd)]
-    else:
-        node = shutil.which("node")
-        if node is None:
-            raise SandboxError("javascript code needs Node.js, and `node` is not installed")
-        runner = RUNNERS_DIR / "javascript.js"
-        command = [
-            *_landlock_launcher(
-                workdir, (str(runner), os.path.realpath(node), *_NODE_READS), require=require
-            ),
-            node,
-            "--experimental-permission",
-            f"--allow-fs-read={runner}",
-            f"--allow-fs-read={workdir}",
-            f"--allow-fs-write={workdir}",
-            "--no-warnings",
-            # V8 throws a clean heap error before RLIMIT_DATA makes it abort.
-            f"--max-old-space-size={max(16, memory_mb * 3 // 4)}",
-            str(runner),
-            str(result_fd),
-        ]
-    return [*network_unshare_command(), *command]
-
-
-# What Node needs to read once Landlock confines it: its shared libraries, the loader cache
-# and the OpenSSL configuration it reads at start.
-_NODE_READS = (
-    "/lib",
-    "/lib64",
-    "/usr/lib",
-    "/usr/lib64",
-    "/etc/ld.so.cache",
-    "/etc/ssl/openssl.cnf",
-    "/dev/null",
-)
-
-
-def _landlock_launcher(workdir: str, readable: tuple[str, ...], *, require: bool) -> list[str]:
-    """The prefix that confines a command with Landlock before exec (``landlock.py``)."""
-    launcher = [sys.executable, "-I", "-S", "-B", str(RUNNERS_DIR / "landlock.py")]
-    launcher += ["--require"] if require else []
-    return [*launcher, "--rw", workdir, "--ro", *readable, "--"]
-
-
-def _cpu_limit(limits: SandboxLimits) -> int:
-    return math.ceil(limits.timeout_s) + 1  # the wall clock normally fires first
-
-
-def _apply_limits(pid: int, language: Language, limits: SandboxLimits) -> None:
-    cpu = _cpu_limit(limits)
-    memory = limits.memory_mb * 1024 * 1024
-    memory_kind = resource.RLIMIT_AS if language == "python3" else resource.RLIMIT_DATA
-    for kind, value in (
-        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-        (memory_kind, (memory, memory)),
-        (resource.RLIMIT_FSIZE, (limits.max_output_bytes, limits.max_output_bytes)),
-        (resource.RLIMIT_NPROC, (0, 0)),
-        (resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES)),
-        (resource.RLIMIT_CORE, (0, 0)),
-    ):
-        resource.prlimit(pid, kind, value)
 
 
 async def _read_capped(reader: asyncio.StreamReader, cap: int, *, overflow_error: bool) -> bytes:
@@ -259,7 +157,7 @@ class SandboxProcess:
         workdir = tempfile.mkdtemp(prefix="tideflow-code-")
         read_fd, write_fd = os.pipe()
         try:
-            command = _command(language, write_fd, limits.memory_mb, workdir, require=require)
+            command = runner_command(language, write_fd, limits.memory_mb, workdir, require=require)
             process = await asyncio.create_subprocess_exec(
                 *command,
                 stdin=asyncio.subprocess.PIPE,
@@ -285,7 +183,7 @@ class SandboxProcess:
             os.close(write_fd)
         sandbox = await cls._ready(process, read_fd, workdir, limits, language, require=require)
         try:
-            _apply_limits(process.pid, language, limits)
+            apply_limits(process.pid, language, limits)
         except BaseException:
             await sandbox.close()
             raise
@@ -300,7 +198,7 @@ class SandboxProcess:
         try:
             child, read_fd = await server.fork(
                 workdir,
-                cpu_s=_cpu_limit(limits),
+                cpu_s=cpu_limit(limits),
                 memory_bytes=limits.memory_mb * 1024 * 1024,
                 file_bytes=limits.max_output_bytes,
                 open_files=MAX_OPEN_FILES,
