@@ -172,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``tideflow`` console script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for chatty in ("httpx", "alembic", "temporalio"):
+    # LiteLLM logs every model call at INFO (twice: through its own handler and the root's).
+    for chatty in ("httpx", "alembic", "temporalio", "LiteLLM"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     handler = COMMANDS[args.command][0]
     try:

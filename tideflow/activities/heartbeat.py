@@ -22,7 +22,18 @@ from tideflow.workflows.engine.executor import ATTEMPT_DETAIL
 HEARTBEAT_EVERY_SECONDS = 1.0
 
 
+def _first_beat_after(every: float) -> float:
+    """Seconds before the first beat: ``every``, within half the heartbeat timeout. Temporal
+    counts that timeout from the start, so a beat at once only costs an RPC per activity,
+    and most calls end before their first beat is due."""
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None or timeout.total_seconds() <= 0:
+        return every
+    return min(every, timeout.total_seconds() / 2)
+
+
 async def _beat(every: float, details: Callable[[], Any] | None) -> None:
+    await asyncio.sleep(_first_beat_after(every))
     while True:
         if details is None:
             activity.heartbeat()

@@ -7,6 +7,7 @@ reach the stream store while the rest is still coming.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
@@ -200,8 +201,10 @@ def _costs(model: str, prompt_tokens: int, completion_tokens: int) -> tuple[Deci
     return Decimal(str(prompt)), Decimal(str(completion))
 
 
+@functools.lru_cache(maxsize=256)
 def _unit_prices(model: str) -> tuple[Decimal, Decimal]:
-    """USD per million prompt and completion tokens at the base tier, for display."""
+    """USD per million prompt and completion tokens at the base tier, for display (litellm's
+    price map is fixed once imported, so once per model)."""
     prompt, completion = _costs(model, 1, 1)
     return prompt / _PRICE_UNIT, completion / _PRICE_UNIT
 
