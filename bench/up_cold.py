@@ -2,9 +2,11 @@
 """``tideflow up`` start-up time (issue 11): ``--starts`` cold starts, each in a fresh data dir
 (new SQLite files, no migrations applied, no owner yet) on free ports.
 
-Per start: the supervisor's own "healthy in X s" line (migrations, Temporal, worker, API and
-console until ``/health`` answers 200) and the wall time from spawning ``tideflow up`` to the
-first 200 from ``/health`` seen by this process (``bench/stack.py``'s poll, 0.2 s steps).
+Per start: the supervisor's own "healthy in X s" line (from the ``tideflow`` process's first
+import, so the CLI's own imports count, through migrations, Temporal, worker, API and console
+until ``/health`` answers 200) and the wall time from spawning ``tideflow up`` (interpreter
+start and imports included) to the first 200 from ``/health`` seen by this process
+(``bench/stack.py``'s poll, 0.2 s steps).
 "Cold" means a fresh stack, not a cold page cache: the files were read by earlier starts.
 
     uv run python bench/up_cold.py --starts 5

@@ -8,8 +8,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
+from tideflow import IMPORTED_AT
 from tideflow.cli_app import add_app_args, app_command
 from tideflow.cli_run import add_run_args, add_validate_args, run_command, validate_command
 from tideflow.cli_worker import add_worker_args, worker_command
@@ -38,7 +38,7 @@ def _up(settings: Settings, _args: argparse.Namespace) -> int:
     check_ports_free(settings.host, ports)
     check_database(settings)
     check_temporal_reachable(settings)
-    return run_up(settings)
+    return run_up(settings, started=IMPORTED_AT)
 
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
@@ -56,28 +56,11 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _console(settings: Settings, _args: argparse.Namespace) -> int:
-    script = Path(__file__).parent / "console" / "app.py"
+    from tideflow.console_server import console_argv
+
     check_ports_free(settings.host, [("console_port", settings.console_port)])
-    argv = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(script),
-        "--server.address",
-        settings.host,
-        "--server.port",
-        str(settings.console_port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--global.developmentMode",
-        "false",
-        "--client.toolbarMode",
-        "viewer",
-    ]
-    os.execv(sys.executable, argv)
+    argv = console_argv(settings)
+    os.execv(argv[0], argv)
 
 
 def _temporal(settings: Settings, _args: argparse.Namespace) -> int:

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from tideflow.platform.bootstrap import read_owner_password
 from tideflow.platform.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -44,9 +44,13 @@ def _call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
 
 
 def _session(settings: Settings) -> httpx.Client:
+    from tideflow.platform.bootstrap import read_owner_password  # sqlmodel: not for other commands
+
     password = read_owner_password(settings)
     if password is None:
         raise ApiCallError("set TIDEFLOW_OWNER_PASSWORD to the console owner's password")
+    import httpx  # with its CLI's click and rich: only when this command runs
+
     client = httpx.Client(base_url=settings.api_base_url, timeout=60)
     login = _call(
         client,
@@ -74,6 +78,8 @@ def _import(client: httpx.Client, args: argparse.Namespace) -> dict[str, Any]:
 
 def app_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``tideflow app ...``; exit 0, 1 (the API refused or is down) or 2 (bad file)."""
+    import httpx
+
     if args.app_command == "import" and not Path(args.file).is_file():
         print(f"tideflow: {args.file}: no such file", file=sys.stderr)
         return EXIT_BAD_INPUT

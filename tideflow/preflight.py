@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterable
 
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
 
 from tideflow.platform.settings import Settings
 
@@ -73,6 +72,8 @@ def check_database(settings: Settings) -> None:
     """A Postgres URL must answer within a few seconds."""
     if settings.database_url is None:
         return
+    from sqlalchemy.engine import make_url  # sqlalchemy: only for a configured database URL
+
     url = make_url(settings.database_url)
     if url.get_backend_name() != "postgresql":
         return

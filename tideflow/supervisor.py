@@ -1,8 +1,10 @@
 """``tideflow up``: start, watch and stop the whole embedded stack.
 
-Children, in start order: the Temporal dev server (unless TIDEFLOW_TEMPORAL_ADDRESS is set), the
-worker, the API and the console. Each runs in its own session so a Ctrl-C reaches only the
-supervisor, which then stops them in reverse order (SIGTERM, then SIGKILL after a grace period).
+Children: the Temporal dev server (unless TIDEFLOW_TEMPORAL_ADDRESS is set), the worker, the API
+and the console. Temporal starts first, the others once the database is migrated
+(``Supervisor.start_all``). Each runs in its own session so a Ctrl-C reaches only the
+supervisor, which then stops the console, API, worker and Temporal in that order (SIGTERM, then
+SIGKILL after a grace period).
 
 A child that dies unexpectedly is reported with the tail of its log and restarted after a short
 back-off: Temporal keeps its state in its SQLite file, the worker and API reconnect. A child that
@@ -23,8 +25,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO
 
-import httpx
-
+from tideflow.console_server import console_argv
 from tideflow.platform.settings import Settings
 from tideflow.temporal_server import dev_server_argv
 
@@ -103,8 +104,10 @@ class Supervisor:
             self.children.append(
                 Child("temporal", dev_server_argv(settings), logs / "temporal.log")
             )
-        for name in ("worker", "api", "console"):
+        for name in ("worker", "api"):
             self.children.append(Child(name, _tideflow_argv(name), logs / f"{name}.log"))
+        # Streamlit itself, not ``tideflow console``: this process already checked the settings.
+        self.children.append(Child("console", console_argv(settings), logs / "console.log"))
         self.stopping = threading.Event()
         self.env = {**os.environ, "TIDEFLOW_DATA_DIR": str(settings.data_dir.resolve())}
 
@@ -125,35 +128,48 @@ class Supervisor:
         return False
 
     def _wait_for_health(self, timeout_s: float) -> bool:
+        import httpx  # imported once the children are starting, not before
+
         deadline = time.monotonic() + timeout_s
         url = f"{self.settings.api_base_url}/health"
-        while time.monotonic() < deadline and not self.stopping.is_set():
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return True
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        # One client for every poll: httpx.get would build a TLS context (reading the CA
+        # bundle) ten times a second, CPU the starting children need.
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline and not self.stopping.is_set():
+                try:
+                    if client.get(url).status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
         return False
 
-    def start_all(self) -> bool:
-        """Start in order; True when the stack reports healthy."""
+    def start_all(self, started: float) -> bool:
+        """Start everything; True when the stack reports healthy. ``started`` is when this
+        process began (``time.monotonic()``): "healthy in X s" counts the CLI's start-up too.
+
+        Temporal needs nothing of ours, so it starts first and the database is migrated while
+        it boots. The worker (the slowest to start) follows on the migrated database and waits
+        for Temporal by itself; the API once the owner exists (it would make it too), then the
+        console.
+        """
         from tideflow.platform.db.migrate import upgrade_database
 
-        started = time.monotonic()
         logs = self.settings.data_dir / "logs"
-        for child in self.children:
-            if child.name == "worker":
-                upgrade_database(self.settings.db_url)
-                self.say("database migrated")
-                self._bootstrap_owner()
-            child.start(self.env)
-            if child.name == "temporal" and not self._wait_for_port(
-                self.settings.temporal_port, 15
-            ):
-                if not self.stopping.is_set():
-                    self.say(f"Temporal did not start; see {child.log_path}\n{child.log_tail()}")
-                return False
+        by_name = {child.name: child for child in self.children}
+        if "temporal" in by_name:
+            by_name["temporal"].start(self.env)
+        upgrade_database(self.settings.db_url)
+        self.say("database migrated")
+        by_name["worker"].start(self.env)
+        self._bootstrap_owner()
+        by_name["api"].start(self.env)
+        by_name["console"].start(self.env)
+        temporal = by_name.get("temporal")
+        if temporal is not None and not self._wait_for_port(self.settings.temporal_port, 15):
+            if not self.stopping.is_set():
+                self.say(f"Temporal did not start; see {temporal.log_path}\n{temporal.log_tail()}")
+            return False
         if not self._wait_for_port(self.settings.console_port, 30):
             self.say(f"the console did not start; see {logs / 'console.log'}")
             return False
@@ -211,8 +227,9 @@ class Supervisor:
         self.say("stopped")
 
 
-def run_up(settings: Settings) -> int:
-    """Run the stack until Ctrl-C or SIGTERM; the exit code for the CLI."""
+def run_up(settings: Settings, started: float) -> int:
+    """Run the stack until Ctrl-C or SIGTERM; the exit code for the CLI. ``started``: the
+    ``time.monotonic()`` of the process start, which "healthy in X s" counts from."""
     supervisor = Supervisor(settings)
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -221,7 +238,7 @@ def run_up(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        if not supervisor.start_all():
+        if not supervisor.start_all(started):
             return 1
         supervisor.print_urls()
         return supervisor.watch()

@@ -112,6 +112,7 @@ async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0
     """Connect to Temporal, retrying while the server is still starting."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
+    pause = 0.1  # a server still starting is often up within a few tenths of a second
     while True:
         try:
             return await temporal.connect()
@@ -119,7 +120,8 @@ async def connect_with_retry(temporal: TideflowTemporal, timeout_s: float = 60.0
             if loop.time() > deadline:
                 raise
             log.info("waiting for Temporal at %s: %s", temporal.settings.temporal_target, exc)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.5)
 
 
 async def run_worker(settings: Settings, pools: Sequence[Pool] = POOLS) -> None:

@@ -57,7 +57,7 @@ IMPOSTOR_MODULE = "tideflow_impostor_plugin"
 IMPOSTOR_SOURCE = """
 from qdrant_client import QdrantClient
 
-from tideflow.activities.knowledge.vector_store import VectorStore
+from tideflow.activities.knowledge.qdrant import VectorStore
 from tideflow.plugins.model_providers import CredentialField, ProviderSpec
 from tideflow.plugins.parsers import Parser
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tideflow import __version__
 from tideflow.platform.api import health
-from tideflow.platform.api.errors import install_error_handlers
+from tideflow.platform.api.error_handlers import install_error_handlers
 from tideflow.platform.api.routes import (
     codec,
     console_apps,

@@ -33,6 +33,7 @@ class TemporalLink:
         self._task = asyncio.create_task(self._connect_forever())
 
     async def _connect_forever(self) -> None:
+        pause = 0.1  # soon after a start (``tideflow up``), then every second
         while self._client is None:
             try:
                 self._client = await self._temporal.connect()
@@ -40,7 +41,8 @@ class TemporalLink:
             except RuntimeError as exc:
                 self.last_error = str(exc)
                 log.info("Temporal not reachable yet: %s", exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, 1.0)
 
     async def stop(self) -> None:
         """Stop trying to connect."""

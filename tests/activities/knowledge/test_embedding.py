@@ -12,7 +12,8 @@ from litellm import exceptions as llm_errors
 from qdrant_client import QdrantClient
 
 from tests.fakes.openai_server import FakeLLMServer, rate_limited, unauthorized
-from tideflow.activities.knowledge.vector_store import IndexPoint, VectorStore
+from tideflow.activities.knowledge.qdrant import VectorStore
+from tideflow.activities.knowledge.vector_store import IndexPoint
 from tideflow.activities.llm.embedding import embed_texts, rerank, rerank_model
 from tideflow.plugins.model_providers import gateway_call_args
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
+from tideflow.activities.knowledge.qdrant import VectorStore
 from tideflow.activities.knowledge.vector_store import (
     IndexPoint,
-    VectorStore,
     close_vector_stores,
     collection_name,
     open_vector_store,
