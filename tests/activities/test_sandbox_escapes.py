@@ -133,7 +133,10 @@ def file_attempts(data_dir: Path) -> dict[str, str]:
     return {
         "passwd": "result = open('/etc/passwd').read()",
         "app_db": f"result = open({str(data_dir / 'app.db')!r}).read()",
+        # The runner's parent is the fork server (minimal environment); the worker holds the
+        # secrets, so its environ is tried by pid.
         "parent_environ": "result = open(f'/proc/{os.getppid()}/environ', 'rb').read()",
+        "worker_environ": f"result = open('/proc/{os.getpid()}/environ', 'rb').read()",
         "self_environ": "result = open('/proc/self/environ', 'rb').read()",
         "init_environ": "result = open('/proc/1/environ', 'rb').read()",
         "write_tmp": (

@@ -28,6 +28,11 @@ class SandboxError(Exception):
     """The sandbox could not run the code to a reply (crash, limit, missing interpreter)."""
 
 
+class SandboxLost(SandboxError):
+    """The process died with its fork server, not by anything the code did (safe to re-run:
+    no reply was read)."""
+
+
 class SandboxTimeout(SandboxError):
     """The code ran past its wall-time or CPU-time limit."""
 

@@ -50,8 +50,10 @@ class ForkedChild:
         self.exited: asyncio.Future[int] = server.loop.create_future()
         self.stdin: asyncio.StreamWriter | None = None
         self.stdout: asyncio.StreamReader | None = None
-        self._transports: list[asyncio.BaseTransport] = []
-        self.lost = False  # the server died before reporting this child's exit
+        self.attached: list[asyncio.BaseTransport] = []
+        # Set when the server went before reporting this child's exit: "died" (unexpectedly)
+        # or "closed" (the worker is shutting down).
+        self.lost: str | None = None
 
     @property
     def returncode(self) -> int | None:
@@ -64,23 +66,31 @@ class ForkedChild:
         self.server.kill(self.pid)
 
     def close_pipes(self) -> None:
-        for transport in self._transports:
+        for transport in self.attached:
             with contextlib.suppress(RuntimeError):  # the loop may be closed
                 transport.close()
 
     async def attach(self, stdin_fd: int, log_fd: int) -> None:
-        """Wrap the worker's ends of the child's stdin and log pipes in asyncio streams."""
+        """Wrap the worker's ends of the child's stdin and log pipes in asyncio streams (both
+        closed again if this fails or is cancelled)."""
         loop = self.server.loop
-        reader = asyncio.StreamReader()
-        out, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(log_fd, "rb", 0)
-        )
-        self._transports.append(out)
-        self.stdout = reader
-        protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader())
-        into, _ = await loop.connect_write_pipe(lambda: protocol, os.fdopen(stdin_fd, "wb", 0))
-        self._transports.append(into)
-        self.stdin = asyncio.StreamWriter(into, protocol, None, loop)
+        log_file, stdin_file = os.fdopen(log_fd, "rb", 0), os.fdopen(stdin_fd, "wb", 0)
+        try:
+            reader = asyncio.StreamReader()
+            out, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), log_file
+            )
+            self.attached.append(out)
+            self.stdout = reader
+            protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader())
+            into, _ = await loop.connect_write_pipe(lambda: protocol, stdin_file)
+            self.attached.append(into)
+            self.stdin = asyncio.StreamWriter(into, protocol, None, loop)
+        except BaseException:
+            self.close_pipes()
+            log_file.close()  # a no-op for a file its transport already closed
+            stdin_file.close()
+            raise
 
 
 class ForkServer:
@@ -90,11 +100,13 @@ class ForkServer:
         self.loop = asyncio.get_running_loop()
         self.process = process
         self.control = control
+        # Every child not yet reaped, registered when the server's answer is read: its exit
+        # (which the server can only report after that answer) always finds it here.
         self.children: dict[int, ForkedChild] = {}
-        self.early_exits: dict[int, int] = {}  # exits reported before the fork's answer
-        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.pending: dict[int, asyncio.Future[ForkedChild]] = {}
         self.next_id = 0
         self.alive = True
+        self.closing = False  # close() or kill_now() was called: its end is no surprise
         self.reader = self.loop.create_task(self._read())
 
     @classmethod
@@ -163,27 +175,26 @@ class ForkServer:
             "open_files": open_files,
             "require_landlock": require_landlock,
         }
+        child: ForkedChild | None = None
         try:
-            self._send(message, (stdin_r, log_w, result_w))
-            reply = await asyncio.wait_for(answer, START_TIMEOUT_S)
+            try:
+                self._send(message, (stdin_r, log_w, result_w))
+                child = forked = await asyncio.wait_for(answer, START_TIMEOUT_S)
+            finally:
+                # An answer read after this (timed out, cancelled) kills the orphan (_dispatch).
+                self.pending.pop(request_id, None)
+                for fd in (stdin_r, log_w, result_w):
+                    os.close(fd)
+            await forked.attach(stdin_w, log_r)
         except BaseException:
-            for fd in (stdin_w, log_r, result_r):
-                os.close(fd)
+            if child is None:
+                os.close(stdin_w)
+                os.close(log_r)
+            else:
+                child.kill()  # attach() closed its pipes
+            os.close(result_r)
             raise
-        finally:
-            self.pending.pop(request_id, None)
-            for fd in (stdin_r, log_w, result_w):
-                os.close(fd)
-        if reply.get("op") != "forked":
-            for fd in (stdin_w, log_r, result_r):
-                os.close(fd)
-            raise ForkServerError(f"the fork server could not fork: {reply.get('message')}")
-        child = ForkedChild(self, int(reply["pid"]))
-        self.children[child.pid] = child
-        if child.pid in self.early_exits:
-            child.exited.set_result(self.early_exits.pop(child.pid))
-        await child.attach(stdin_w, log_r)
-        return child, result_r
+        return forked, result_r
 
     def kill(self, pid: int) -> None:
         """Ask the server to kill ``pid``'s process group (if it has not reaped it yet)."""
@@ -207,24 +218,28 @@ class ForkServer:
             self._lost()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        if message.get("op") == "exit":
-            pid, code = int(message["pid"]), int(message["returncode"])
-            child = self.children.pop(pid, None)
-            if child is None:
-                self.early_exits[pid] = code
-            elif not child.exited.done():
-                child.exited.set_result(code)
+        op = message.get("op")
+        if op == "exit":
+            child = self.children.pop(int(message["pid"]), None)
+            if child is not None and not child.exited.done():
+                child.exited.set_result(int(message["returncode"]))
             return
         answer = self.pending.get(int(message.get("id") or 0))
-        if answer is not None and not answer.done():
-            answer.set_result(message)
+        if op == "forked":
+            child = self.children[int(message["pid"])] = ForkedChild(self, int(message["pid"]))
+            if answer is None or answer.done():
+                child.kill()  # its fork() gave up waiting: nobody will use it
+            else:
+                answer.set_result(child)
+        elif answer is not None and not answer.done():
+            answer.set_exception(ForkServerError(f"could not fork: {message.get('message')}"))
 
     def _lost(self) -> None:
         """The server is gone: its children died with it (parent-death signal)."""
         self.alive = False
         for child in self.children.values():
             if not child.exited.done():
-                child.lost = True
+                child.lost = "closed" if self.closing else "died"
                 child.exited.set_result(-signal.SIGKILL)
         self.children.clear()
         for answer in self.pending.values():
@@ -233,6 +248,7 @@ class ForkServer:
 
     async def close(self) -> None:
         """Close the socket (the server then kills its children and exits) and reap it."""
+        self.closing = True
         self.reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.reader
@@ -245,9 +261,11 @@ class ForkServer:
 
     def kill_now(self) -> None:
         """Kill the server without the event loop (its children follow it)."""
+        self.closing = True
         self.alive = False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.returncode is None:  # not reaped yet: the pid is still the server's
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
         self.control.close()
 
 

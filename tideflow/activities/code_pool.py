@@ -34,6 +34,7 @@ from tideflow.activities.code_forkserver import shutdown_forkserver
 from tideflow.activities.code_sandbox import (
     Language,
     SandboxLimits,
+    SandboxLost,
     SandboxProcess,
     SandboxReply,
     landlock_status,
@@ -219,7 +220,12 @@ async def run_in_sandbox(
     if sandbox is None:
         sandbox = await SandboxProcess.start(language, limits)
     try:
-        reply = await sandbox.run(code, inputs)
+        try:
+            reply = await sandbox.run(code, inputs)
+        except SandboxLost:  # its fork server died under it: once more, in a fresh process
+            await sandbox.close()
+            sandbox = await SandboxProcess.start(language, limits)
+            reply = await sandbox.run(code, inputs)
     except BaseException:
         await sandbox.close()
         raise

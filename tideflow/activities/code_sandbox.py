@@ -61,6 +61,7 @@ from tideflow.activities.code_commands import (
     Language,
     SandboxError,
     SandboxLimits,
+    SandboxLost,
     SandboxReply,
     SandboxTimeout,
     apply_limits,
@@ -150,10 +151,9 @@ class SandboxProcess:
         if language == "python3" and settings.code_forkserver:
             try:
                 server = await current_forkserver(network_unshare_command())
-            except (ForkServerError, OSError) as exc:
-                log.warning("no code fork server (%s): spawning each sandbox instead", exc)
-            else:
                 return await cls._forked(server, limits, require=require)
+            except (ForkServerError, OSError) as exc:
+                log.warning("no code fork server (%s): spawning this sandbox instead", exc)
         workdir = tempfile.mkdtemp(prefix="tideflow-code-")
         read_fd, write_fd = os.pipe()
         try:
@@ -230,6 +230,9 @@ class SandboxProcess:
             ready = await asyncio.wait_for(results.read(1), START_TIMEOUT_S)
         except TimeoutError:
             ready = b""
+        except BaseException:  # cancelled: no process or temp dir may be left behind
+            sandbox.discard()
+            raise
         if ready != b"R":
             await sandbox.close()
             if process.returncode == landlock.NOT_CONFINED and require:
@@ -262,8 +265,11 @@ class SandboxProcess:
             log = (await log_task).decode(errors="replace")
         if not raw:
             returncode = await self._process.wait()
-            if isinstance(self._process, ForkedChild) and self._process.lost:
-                raise SandboxError("the code's sandbox process was lost: its fork server exited")
+            lost = self._process.lost if isinstance(self._process, ForkedChild) else None
+            if lost == "died":
+                raise SandboxLost("the code's sandbox process was lost: its fork server exited")
+            if lost == "closed":
+                raise SandboxError("the code was stopped: the worker is shutting down")
             raise _failure(returncode, self._limits, log)
         # With a reply the exit status does not matter: ``close`` reaps the process.
         try:

@@ -8,8 +8,8 @@ fresh process that serves exactly one run and dies, as a spawned runner does, an
 itself before it says it is ready, in this order:
 
 1. ``setsid`` (the worker kills the child's process group), the parent-death signal (a dead
-   server takes its children along), the worker's pipes as stdin, stdout/stderr and the result
-   fd, its own temp dir as cwd, HOME and TMPDIR;
+   server takes its children along), the worker's pipes as stdin, stdout/stderr and the
+   result fd (every other fd closed), its own temp dir as cwd, HOME and TMPDIR;
 2. rlimits: CPU, address space, file size, no new processes, open files, no core dumps;
 3. Landlock and the seccomp filter (``landlock.py``), then the audit hook (``python3.py``);
 4. ``R`` on the result fd; from here on it is ``python3.py``'s protocol.
@@ -21,9 +21,15 @@ Control protocol on ``argv[1]``, a SOCK_SEQPACKET socket (one JSON message per p
 - server -> worker: ``{"op": "forked", "id", "pid"}`` or ``{"op": "failed", "id", "message"}``,
   and ``{"op": "exit", "pid", "returncode"}`` (negative: the signal) once a child is reaped.
 
+Unlike spawned runners, concurrent children share one network namespace (the server's: no
+interface up, so still no network) and one user namespace. What could pass between two
+children there, abstract unix sockets and signals, Landlock's scoping refuses (ABI 6 and
+later) and so does the audit hook; a nested namespace per child would need the server to hold
+capabilities in its own, which it does not.
+
 The server is single-threaded (forking a threaded process is unsafe): a selector waits on the
-control socket and on SIGCHLD. When the worker closes the socket, the server kills its
-children and exits.
+control socket and on SIGCHLD. A failed fork fails that one request. When the worker closes
+the socket, the server kills its children and exits.
 """
 
 import contextlib
@@ -35,6 +41,7 @@ import selectors
 import signal
 import socket
 import sys
+from typing import cast
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, HERE)
@@ -48,13 +55,14 @@ _CHILD_FDS = 3
 RESULT_FD = 3  # where a child finds its result pipe
 
 
-def _child(request: dict[str, object], fds: list[int]) -> None:
+def _child(request: dict[str, object], fds: list[int], server: int) -> None:
     """In the forked child: confine this process, then serve one run (never returns)."""
     try:
         stdin, log, result = fds
         os.setsid()
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if libc.prctl(_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() != server:
+            os._exit(1)  # the server died before the parent-death signal was armed
         os.dup2(stdin, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
@@ -110,21 +118,31 @@ class Server:
         if len(fds) != _CHILD_FDS:
             self.send({"op": "failed", "id": request.get("id"), "message": "expected 3 fds"})
             return
-        pid = os.fork()
+        server = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # e.g. a process limit: this run fails, the server goes on
+            self.send({"op": "failed", "id": request.get("id"), "message": str(exc)})
+            return
         if pid == 0:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for fd in (self.control.fileno(), self.wake_read, self.wake_write):
                 os.close(fd)
-            _child(request, fds)
+            _child(request, fds, server)
         self.children.add(pid)
         self.send({"op": "forked", "id": request.get("id"), "pid": pid})
 
     def kill(self, pid: object) -> None:
         # Only a child not yet reaped: its pid cannot have been reused.
         if isinstance(pid, int) and pid in self.children:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            try:
                 os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:  # not yet its own group leader (before its setsid)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            except PermissionError:
+                pass
 
     def reap(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -149,11 +167,16 @@ class Server:
         if not data:
             return False
         try:
-            request = json.loads(data)
+            parsed: object = json.loads(data)
+            if not isinstance(parsed, dict):
+                return True
+            request = cast(dict[str, object], parsed)
             if request.get("op") == "fork":
                 self.fork(request, fds)
             elif request.get("op") == "kill":
                 self.kill(request.get("pid"))
+        except ValueError:
+            pass  # not JSON: ignored (only the worker writes here)
         finally:
             for fd in fds:
                 os.close(fd)
