@@ -104,3 +104,29 @@ def test_tenancy_keys_secrets_runs(db_url: str) -> None:
         assert total == 1 and hits[0][1] is not None and hits[0][1].session_id == "alice"
         apps.delete_app(session, app)
         assert apps.get_app(session, tenant_b.id, app.id) is None
+
+
+def test_a_key_notes_its_use_at_most_once_a_minute(db_url: str) -> None:
+    upgrade_database(db_url)
+    with Session(get_engine(db_url)) as session:
+        tenant, _ = accounts.create_tenant_with_owner(
+            session, tenant_name="u", email="u@example.com", password="pw"
+        )
+        app = apps.create_app(
+            session, tenant.id, name="a", mode="workflow", description="", draft_dsl=""
+        )
+        key, token = keys.create_key(session, tenant.id, app.id, "app")
+        assert key.last_used_at is None
+        assert keys.app_for_token(session, token) is not None
+        session.refresh(key)
+        first = key.last_used_at
+        assert first is not None
+        assert keys.app_for_token(session, token) is not None  # within the minute: no write
+        session.refresh(key)
+        assert key.last_used_at == first
+        key.last_used_at = first - keys.LAST_USED_RESOLUTION  # a minute later
+        session.add(key)
+        session.commit()
+        assert keys.app_for_token(session, token) is not None
+        session.refresh(key)
+        assert key.last_used_at is not None and key.last_used_at > first

@@ -256,7 +256,7 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         """The SQLAlchemy URL of the app database."""
-        return self.database_url or f"sqlite:///{(self.data_dir / 'app.db').resolve()}"
+        return self.database_url or _sqlite_url(self.data_dir)
 
     @property
     def embedded_temporal(self) -> bool:
@@ -303,3 +303,9 @@ def _host_port(value: str | None, *, example: str) -> str | None:
 def get_settings() -> Settings:
     """The process's settings (cached; tests override by clearing the cache)."""
     return Settings()
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_url(data_dir: Path) -> str:
+    # Resolving walks the path with a syscall per part; the API asks on every database call.
+    return f"sqlite:///{(data_dir / 'app.db').resolve()}"

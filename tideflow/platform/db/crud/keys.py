@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session, col, select
 
 from tideflow.platform.db.models import ApiKey, App, utcnow
 from tideflow.platform.security import new_api_token, token_digest
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def create_key(
@@ -56,10 +60,7 @@ def app_for_token(session: Session, token: str) -> App | None:
     app = session.get(App, key.app_id)
     if app is None or app.tenant_id != key.tenant_id:
         return None
-    key.last_used_at = utcnow()
-    session.add(key)
-    session.commit()
-    session.refresh(app)
+    _note_use(session, key)
     return app
 
 
@@ -90,7 +91,19 @@ def tenant_for_dataset_token(session: Session, token: str) -> str | None:
     key = session.exec(select(ApiKey).where(ApiKey.token_hash == token_digest(token))).first()
     if key is None or key.revoked_at is not None or key.kind != "dataset":
         return None
-    key.last_used_at = utcnow()
+    _note_use(session, key)
+    return key.tenant_id
+
+
+def _note_use(session: Session, key: ApiKey) -> None:
+    """Set ``last_used_at``, at most once a minute per key: a write (and the database's write
+    lock) on every request cost the API path a transaction per run under load."""
+    now = utcnow()
+    last = key.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last is not None and now - last < LAST_USED_RESOLUTION:
+        return
+    key.last_used_at = now
     session.add(key)
     session.commit()
-    return key.tenant_id
