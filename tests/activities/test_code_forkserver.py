@@ -9,14 +9,13 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment
 
+from tests.activities.code_support import fresh_sandboxes, run_node
 from tests.helpers import runner_children
-from tideflow.activities.code import CodeOutputSpec, CodeRunInput, CodeRunResult, run_code
+from tideflow.activities.code import CodeOutputSpec
 from tideflow.activities.code_forkserver import current_forkserver
 from tideflow.activities.code_pool import shutdown_code_pool
 from tideflow.activities.code_sandbox import network_unshare_command
@@ -62,20 +61,10 @@ PROBE_OUTPUTS = {
 @pytest.fixture(autouse=True)
 async def fresh_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     """No pool (every run forks on demand) and a server started afresh for each test."""
-    monkeypatch.setenv("TIDEFLOW_CODE_POOL_SIZE", "0")
-    monkeypatch.setenv("TIDEFLOW_CODE_MEMORY_MB", "256")
-    get_settings.cache_clear()
-    await shutdown_code_pool()
-    yield
-    await shutdown_code_pool()
-    get_settings.cache_clear()
-
-
-async def run(code: str, outputs: dict[str, CodeOutputSpec], **inputs: Any) -> CodeRunResult:
-    request = CodeRunInput(
-        node_id="code_1", language="python3", code=code, inputs=inputs, outputs=outputs
-    )
-    return await ActivityEnvironment().run(run_code, request)
+    async with fresh_sandboxes(
+        monkeypatch, TIDEFLOW_CODE_POOL_SIZE="0", TIDEFLOW_CODE_MEMORY_MB="256"
+    ):
+        yield
 
 
 def alive(pid: int) -> bool:
@@ -92,7 +81,7 @@ async def server_pid() -> int:
 
 
 async def test_each_run_is_a_fresh_confined_child_of_the_server() -> None:
-    results = [await run(PROBE, PROBE_OUTPUTS) for _ in range(3)]
+    results = [await run_node(PROBE, PROBE_OUTPUTS) for _ in range(3)]
     server = await server_pid()
     pids = {r.outputs["pid"] for r in results}
     assert len(pids) == 3  # a new process per run
@@ -116,7 +105,7 @@ async def test_a_timed_out_child_is_killed_by_the_server() -> None:
     try:
         began = time.monotonic()
         with pytest.raises(ApplicationError) as caught:
-            await run("def main():\n    while True:\n        pass", {})
+            await run_node("def main():\n    while True:\n        pass", {})
         assert caught.value.type == "CodeTimeoutError"
         assert time.monotonic() - began < 5
     finally:
@@ -129,7 +118,7 @@ async def test_a_timed_out_child_is_killed_by_the_server() -> None:
 async def test_a_run_lost_with_its_server_runs_again_on_a_new_one() -> None:
     first = await server_pid()
     sleeper = asyncio.create_task(
-        run("import time\ndef main():\n    time.sleep(30)\n    return {}", {})
+        run_node("import time\ndef main():\n    time.sleep(30)\n    return {}", {})
     )
     for _ in range(100):  # until the child is running
         if runner_children():
@@ -149,15 +138,15 @@ async def test_a_run_lost_with_its_server_runs_again_on_a_new_one() -> None:
     sleeper.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sleeper
-    result = await run("def main():\n    return {'r': 1}", {"r": NUMBER})
+    result = await run_node("def main():\n    return {'r': 1}", {"r": NUMBER})
     assert result.outputs == {"r": 1}
 
 
 async def test_shutdown_stops_the_server_and_its_children() -> None:
-    await run("def main():\n    return {}", {})
+    await run_node("def main():\n    return {}", {})
     server = await server_pid()
     sleeper = asyncio.create_task(
-        run("import time\ndef main():\n    time.sleep(30)\n    return {}", {})
+        run_node("import time\ndef main():\n    time.sleep(30)\n    return {}", {})
     )
     for _ in range(100):
         if runner_children():
@@ -177,7 +166,7 @@ async def test_spawning_instead_when_switched_off(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TIDEFLOW_CODE_FORKSERVER", "false")
     get_settings.cache_clear()
     code = "import os\ndef main():\n    return {'ppid': os.getppid()}"
-    result = await run(code, {"ppid": NUMBER})
+    result = await run_node(code, {"ppid": NUMBER})
     assert result.outputs["ppid"] in (os.getpid(), 0)
 
 
@@ -185,6 +174,6 @@ async def test_a_child_cannot_signal_its_server() -> None:
     server = await server_pid()
     code = "import os\ndef main():\n    os.kill(os.getppid(), 9)\n    return {}"
     with pytest.raises(ApplicationError) as caught:
-        await run(code, {})
+        await run_node(code, {})
     assert "not allowed" in str(caught.value)
     assert alive(server) and await server_pid() == server
