@@ -36,10 +36,13 @@ def _shot(page: Any, element: Any, name: str) -> None:
 def test_knowledge_base_upload_browse_and_hit_test(page: Any, stack: Stack) -> None:
     open_page(page, "Knowledge")
     page.get_by_text("New knowledge base").click()
+    # Each click reruns the page; one made during a rerun can be lost (seen in CI, where a
+    # fresh checkout renders its first pages slower), so each waits for the last to finish.
+    wait_idle(page)
     # high_quality without an embedding model (and no workspace default): the API says why.
     page.get_by_text("High quality: vector index with an embedding model").click()
+    wait_idle(page)
     page.get_by_label("Embedding model", exact=True).wait_for()
-    wait_idle(page)  # the rerun that showed the field is over before the form is filled
     page.get_by_label("Knowledge base name").fill("Vectors")
     page.get_by_role("button", name="Create knowledge base").click()
     page.get_by_text("create: embedding_model: high_quality indexing needs").wait_for()
