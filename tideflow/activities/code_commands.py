@@ -121,17 +121,26 @@ def cpu_limit(limits: SandboxLimits) -> int:
     return math.ceil(limits.timeout_s) + 1  # the wall clock normally fires first
 
 
-def apply_limits(pid: int, language: Language, limits: SandboxLimits) -> None:
-    """Set a spawned runner's rlimits from outside (``prlimit``) once it has started."""
+RLimits = list[tuple[int, tuple[int, int]]]
+
+
+def rlimits(language: Language, limits: SandboxLimits) -> RLimits:
+    """The (resource, (soft, hard)) limits of a sandbox process: spawned runners get them from
+    outside (``apply_limits``), forked ones set them on themselves (``forkserver.py``)."""
     cpu = cpu_limit(limits)
     memory = limits.memory_mb * 1024 * 1024
     memory_kind = resource.RLIMIT_AS if language == "python3" else resource.RLIMIT_DATA
-    for kind, value in (
+    return [
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
         (memory_kind, (memory, memory)),
         (resource.RLIMIT_FSIZE, (limits.max_output_bytes, limits.max_output_bytes)),
         (resource.RLIMIT_NPROC, (0, 0)),
         (resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES)),
         (resource.RLIMIT_CORE, (0, 0)),
-    ):
+    ]
+
+
+def apply_limits(pid: int, language: Language, limits: SandboxLimits) -> None:
+    """Set a spawned runner's rlimits from outside (``prlimit``) once it has started."""
+    for kind, value in rlimits(language, limits):
         resource.prlimit(pid, kind, value)

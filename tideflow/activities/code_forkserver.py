@@ -150,11 +150,8 @@ class ForkServer:
     async def fork(
         self,
         workdir: str,
+        limits: Sequence[tuple[int, tuple[int, int]]],
         *,
-        cpu_s: int,
-        memory_bytes: int,
-        file_bytes: int,
-        open_files: int,
         require_landlock: bool,
     ) -> tuple[ForkedChild, int]:
         """A fresh confined child in ``workdir``, and the read end of its result pipe."""
@@ -169,10 +166,7 @@ class ForkServer:
             "op": "fork",
             "id": request_id,
             "workdir": workdir,
-            "cpu_s": cpu_s,
-            "memory_bytes": memory_bytes,
-            "file_bytes": file_bytes,
-            "open_files": open_files,
+            "rlimits": [[kind, soft, hard] for kind, (soft, hard) in limits],
             "require_landlock": require_landlock,
         }
         child: ForkedChild | None = None

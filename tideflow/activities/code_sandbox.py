@@ -57,7 +57,6 @@ from typing import Any, cast
 from temporalio.exceptions import ApplicationError
 
 from tideflow.activities.code_commands import (
-    MAX_OPEN_FILES,
     Language,
     SandboxError,
     SandboxLimits,
@@ -65,8 +64,8 @@ from tideflow.activities.code_commands import (
     SandboxReply,
     SandboxTimeout,
     apply_limits,
-    cpu_limit,
     network_unshare_command,
+    rlimits,
     runner_command,
 )
 from tideflow.activities.code_forkserver import (
@@ -198,10 +197,7 @@ class SandboxProcess:
         try:
             child, read_fd = await server.fork(
                 workdir,
-                cpu_s=cpu_limit(limits),
-                memory_bytes=limits.memory_mb * 1024 * 1024,
-                file_bytes=limits.max_output_bytes,
-                open_files=MAX_OPEN_FILES,
+                rlimits("python3", limits),
                 require_landlock=require,
             )
         except BaseException:

@@ -15,8 +15,8 @@ itself before it says it is ready, in this order:
 4. ``R`` on the result fd; from here on it is ``python3.py``'s protocol.
 
 Control protocol on ``argv[1]``, a SOCK_SEQPACKET socket (one JSON message per packet):
-- worker -> server: ``{"op": "fork", "id", "workdir", "cpu_s", "memory_bytes", "file_bytes",
-  "open_files", "require_landlock"}`` with three fds (stdin, log, result), or
+- worker -> server: ``{"op": "fork", "id", "workdir", "rlimits": [[resource, soft, hard],
+  ...], "require_landlock"}`` with three fds (stdin, log, result), or
   ``{"op": "kill", "pid"}``;
 - server -> worker: ``{"op": "forked", "id", "pid"}`` or ``{"op": "failed", "id", "message"}``,
   and ``{"op": "exit", "pid", "returncode"}`` (negative: the signal) once a child is reaped.
@@ -72,19 +72,9 @@ def _child(request: dict[str, object], fds: list[int], server: int) -> None:
         os.chdir(workdir)
         os.environ.clear()
         os.environ.update(PATH="/usr/bin:/bin", HOME=workdir, TMPDIR=workdir, LANG="C.UTF-8")
-        cpu = int(str(request["cpu_s"]))
-        memory = int(str(request["memory_bytes"]))
-        file_bytes = int(str(request["file_bytes"]))
-        open_files = int(str(request["open_files"]))
-        for kind, value in (
-            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-            (resource.RLIMIT_AS, (memory, memory)),
-            (resource.RLIMIT_FSIZE, (file_bytes, file_bytes)),
-            (resource.RLIMIT_NPROC, (0, 0)),
-            (resource.RLIMIT_NOFILE, (open_files, open_files)),
-            (resource.RLIMIT_CORE, (0, 0)),
-        ):
-            resource.setrlimit(kind, value)
+        # The worker's table (``code_commands.rlimits``), as a spawned runner gets it.
+        for kind, soft, hard in cast(list[list[int]], request["rlimits"]):
+            resource.setrlimit(kind, (soft, hard))
         python3.confine(workdir, require=bool(request.get("require_landlock")))
         python3.install_guard(workdir)
         python3.serve(RESULT_FD)
